@@ -1,0 +1,1 @@
+"""Qdrant and Weaviate for LangChain and LlamaIndex."""

@@ -1,0 +1,70 @@
+"""What a search asks of a backend, independent of engine and framework."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+from embedders.sparse import SparseVector
+
+from .filters import Node
+
+Mode = Literal["dense", "sparse", "hybrid", "mmr", "recommend", "discover"]
+Fusion = Literal["rrf", "dbsf", "ranked", "relative_score"]
+RecommendStrategy = Literal["average_vector", "best_score", "sum_scores"]
+# A recommend/discover example: a stored user id, or a dense vector.
+Example = Union[str, list[float]]
+
+
+@dataclass
+class Query:
+    """One search. Fields that a mode does not use are ignored by it.
+
+    - dense: `vector`; sparse: `sparse` (and `text`, for engines that index text themselves);
+      hybrid: `vector` + `sparse`/`text`, fused by `fusion`, `alpha` = weight of the dense
+      branch (1 = dense only, 0 = keyword only), `prefetch_k` candidates per branch.
+    - mmr: `vector`, `fetch_k` candidates, `lambda_mult` (1 = pure relevance, 0 = max diversity).
+    - recommend: `positive` / `negative` examples with `strategy`.
+    - discover: `target` plus `context` pairs (positive, negative).
+    - `group_by` (a metadata key) with `group_size`: grouped search, `k` = number of groups.
+    """
+
+    mode: Mode = "dense"
+    k: int = 4
+    vector: list[float] | None = None
+    sparse: SparseVector | None = None
+    text: str | None = None
+    filter: Node | Any | None = None  # a filter tree, or a native engine filter passed through
+    score_threshold: float | None = None
+    offset: int = 0
+    with_vectors: bool = False
+    fusion: Fusion = "rrf"
+    alpha: float | None = None
+    prefetch_k: int | None = None
+    fetch_k: int = 20
+    lambda_mult: float = 0.5
+    positive: list[Example] = field(default_factory=list)
+    negative: list[Example] = field(default_factory=list)
+    strategy: RecommendStrategy = "average_vector"
+    target: Example | None = None
+    context: list[tuple[Example, Example]] = field(default_factory=list)
+    group_by: str | None = None
+    group_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be >= 0, got {self.offset}")
+        if not 0.0 <= self.lambda_mult <= 1.0:
+            raise ValueError(f"lambda_mult must be in [0, 1], got {self.lambda_mult}")
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+
+
+class UnsupportedError(NotImplementedError):
+    """The engine cannot do what was asked (said plainly instead of doing something else)."""
+
+
+class CollectionNotFoundError(LookupError):
+    """A read or delete on a collection that does not exist."""

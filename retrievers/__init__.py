@@ -1,0 +1,1 @@
+"""Retrieval strategies over both engines, for both frameworks."""

@@ -1,0 +1,592 @@
+"""Qdrant backend: embedded local mode (memory or disk), a server, or Qdrant Cloud.
+
+Every operation is written once, as a plan: a generator that yields client calls
+`(method name, kwargs)` and receives their results. `_run` drives a plan with the sync
+client and `_arun` with the async one; `QdrantClient` and `AsyncQdrantClient` share method
+names, so sync and async are the same code (the httpx idea, without I/O in the logic).
+
+Payload layout (the data contract, shared with LlamaIndex and LangChain facades):
+`{"text": ..., "metadata": {...}, "doc_id": <user id>, "ref_doc_id": ..., "relationships": ...}`.
+`content_key` and `metadata_key` open collections written by other integrations
+(langchain-qdrant: "page_content" / "metadata"); see `detect_layout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from ..core.filters import Node
+from ..core.ids import to_point_id
+from ..core.query import CollectionNotFoundError, Query, UnsupportedError
+from ..core.records import Group, Hit, Record, SparseVector, check_records
+from ..core.scores import DISTANCES
+
+_DISTANCE = {
+    "cosine": models.Distance.COSINE,
+    "dot": models.Distance.DOT,
+    "euclid": models.Distance.EUCLID,
+    "manhattan": models.Distance.MANHATTAN,
+}
+_FUSION = {"rrf": models.Fusion.RRF, "dbsf": models.Fusion.DBSF}
+# Scroll page size for reads without a limit.
+_PAGE = 256
+
+Plan = Generator[tuple[str, dict[str, Any]], Any, Any]
+
+
+@dataclass(frozen=True)
+class Info:
+    """What the backend needs to know of an existing collection."""
+
+    dim: int
+    distance: str
+    sparse: bool
+    # None: the collection's dense vector is unnamed (collections written by other tools).
+    vector_name: str | None
+
+
+class QdrantBackend:
+    """The `Backend` protocol over Qdrant. Closes only the clients it opened itself."""
+
+    def __init__(
+        self,
+        collection_name: str = "docs",
+        *,
+        location: str | None = None,
+        path: str | None = None,
+        url: str | None = None,
+        host: str | None = None,
+        port: int | None = 6333,
+        grpc_port: int = 6334,
+        api_key: str | None = None,
+        prefer_grpc: bool = False,
+        https: bool | None = None,
+        client: QdrantClient | None = None,
+        async_client: AsyncQdrantClient | None = None,
+        vector_name: str = "dense",
+        sparse_vector_name: str = "sparse",
+        distance: str = "cosine",
+        content_key: str = "text",
+        metadata_key: str = "metadata",
+        payload_indexes: dict[str, str] | None = None,
+        on_disk: bool = False,
+        **client_kwargs: Any,
+    ) -> None:
+        if distance not in DISTANCES:
+            raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
+        if not collection_name or not isinstance(collection_name, str):
+            raise ValueError(f"collection_name must be a non-empty string, got {collection_name!r}")
+        self.collection_name = collection_name
+        self.vector_name = vector_name
+        self.sparse_vector_name = sparse_vector_name
+        self.distance = distance
+        self.content_key = content_key
+        self.metadata_key = metadata_key
+        self.payload_indexes = dict(payload_indexes or {})
+        self.on_disk = on_disk
+        self._info: Info | None = None
+        self._lock = threading.Lock()
+        self._client = client
+        self._aclient = async_client
+        self._owns_client = self._owns_aclient = False
+        self._connect: dict[str, Any] | None = None
+        if client is None and async_client is None:
+            if url or host:
+                # A server: sync and async clients can both be opened, each on first use.
+                self._connect = dict(url=url, host=host, port=port, grpc_port=grpc_port,
+                                     api_key=api_key, prefer_grpc=prefer_grpc, https=https,
+                                     **client_kwargs)
+            else:
+                # Embedded local mode: one client only (a folder is locked by its client).
+                self._client = QdrantClient(location=location or (None if path else ":memory:"),
+                                            path=path, **client_kwargs)
+                self._owns_client = True
+
+    # --- clients ------------------------------------------------------------------
+    @property
+    def client(self) -> QdrantClient:
+        if self._client is None:
+            if self._connect is None:
+                raise RuntimeError(
+                    "this backend was given only an AsyncQdrantClient: use the async methods, "
+                    "or pass client=QdrantClient(...) too"
+                )
+            self._client = QdrantClient(**self._connect)
+            self._owns_client = True
+        return self._client
+
+    @property
+    def async_client(self) -> AsyncQdrantClient | None:
+        """The async client, opened on first use for servers; None in sync-only local mode."""
+        if self._aclient is None and self._connect is not None:
+            self._aclient = AsyncQdrantClient(**self._connect)
+            self._owns_aclient = True
+        return self._aclient
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client, self._owns_client = None, False
+        if self._owns_aclient and self._aclient is not None:
+            # The async client's sync-looking close cannot run here; drop it (http pools close on gc).
+            self._aclient = None
+            self._owns_aclient = False
+
+    async def aclose(self) -> None:
+        if self._owns_aclient and self._aclient is not None:
+            await self._aclient.close()
+            self._aclient, self._owns_aclient = None, False
+        self.close()
+
+    # --- drivers --------------------------------------------------------------------
+    def _run(self, plan: Plan) -> Any:
+        client = self.client
+        try:
+            call = next(plan)
+            while True:
+                try:
+                    with self._lock:
+                        result = getattr(client, call[0])(**call[1])
+                except Exception as exc:  # handed to the plan, which may handle it
+                    call = plan.throw(self._translate(exc))
+                else:
+                    call = plan.send(result)
+        except StopIteration as stop:
+            return stop.value
+
+    async def _arun(self, plan: Plan) -> Any:
+        aclient = self.async_client
+        if aclient is None:  # local mode with a sync client: its calls go to a worker thread
+            return await asyncio.to_thread(self._run, plan)
+        try:
+            call = next(plan)
+            while True:
+                try:
+                    result = await getattr(aclient, call[0])(**call[1])
+                except Exception as exc:
+                    call = plan.throw(self._translate(exc))
+                else:
+                    call = plan.send(result)
+        except StopIteration as stop:
+            return stop.value
+
+    def _translate(self, exc: Exception) -> Exception:
+        text = str(exc)
+        missing = (isinstance(exc, ValueError) and "not found" in text) or (
+            isinstance(exc, UnexpectedResponse) and exc.status_code == 404
+        )
+        if missing and self.collection_name in text:
+            self._info = None
+            return CollectionNotFoundError(f"Qdrant collection {self.collection_name!r} does not exist")
+        return exc
+
+    # --- collection plans -------------------------------------------------------------
+    def _exists(self) -> Plan:
+        return (yield "collection_exists", {"collection_name": self.collection_name})
+
+    def _load_info(self) -> Plan:
+        if self._info is None:
+            described = yield "get_collection", {"collection_name": self.collection_name}
+            self._info = self._parse_info(described)
+        return self._info
+
+    def _parse_info(self, described: Any) -> Info:
+        params = described.config.params
+        vectors = params.vectors
+        if isinstance(vectors, dict):
+            if self.vector_name in vectors:
+                name: str | None = self.vector_name
+            elif len(vectors) == 1:  # adopt a collection with one differently named vector
+                name = next(iter(vectors))
+                self.vector_name = name
+            else:
+                raise ValueError(
+                    f"collection {self.collection_name!r} has vectors {sorted(vectors)}, "
+                    f"none named {self.vector_name!r}: pass vector_name="
+                )
+            vp = vectors[name]
+        else:
+            name, vp = None, vectors
+        distance = next(k for k, v in _DISTANCE.items() if v == vp.distance)
+        sparse_names = set((params.sparse_vectors or {}).keys())
+        if self.sparse_vector_name not in sparse_names and len(sparse_names) == 1:
+            self.sparse_vector_name = next(iter(sparse_names))
+        return Info(dim=vp.size, distance=distance,
+                    sparse=self.sparse_vector_name in sparse_names, vector_name=name)
+
+    def _ensure(self, dim: int, sparse: bool) -> Plan:
+        if (yield from self._exists()):
+            info = yield from self._load_info()
+            if info.dim != dim or info.distance != self.distance:
+                raise ValueError(
+                    f"collection {self.collection_name!r} holds {info.dim}-dim {info.distance} "
+                    f"vectors; this store embeds {dim}-dim {self.distance} vectors. "
+                    "Use another collection_name or the matching embedding."
+                )
+            if sparse and not info.sparse:
+                raise ValueError(
+                    f"collection {self.collection_name!r} has no sparse vector "
+                    f"{self.sparse_vector_name!r}; it was created for dense search only"
+                )
+            return
+        yield "create_collection", {
+            "collection_name": self.collection_name,
+            "vectors_config": {self.vector_name: models.VectorParams(
+                size=dim, distance=_DISTANCE[self.distance], on_disk=self.on_disk or None)},
+            "sparse_vectors_config": {self.sparse_vector_name: models.SparseVectorParams(
+                modifier=models.Modifier.IDF)} if sparse else None,
+        }
+        self._info = Info(dim=dim, distance=self.distance, sparse=sparse,
+                          vector_name=self.vector_name)
+        if not self._is_local():
+            indexes = {"doc_id": "keyword", "ref_doc_id": "keyword"}
+            indexes.update({self._field(k): v for k, v in self.payload_indexes.items()})
+            for field, schema in indexes.items():
+                yield "create_payload_index", {"collection_name": self.collection_name,
+                                               "field_name": field, "field_schema": schema}
+
+    def _is_local(self) -> bool:
+        return self._connect is None and (
+            (self._client is not None and self._client.init_options.get("url") is None
+             and self._client.init_options.get("host") is None)
+            or (self._aclient is not None and self._aclient.init_options.get("url") is None
+                and self._aclient.init_options.get("host") is None)
+        )
+
+    def _field(self, key: str) -> str:
+        return f"{self.metadata_key}.{key}" if self.metadata_key else key
+
+    def create_payload_index(self, key: str, schema: str = "keyword") -> None:
+        """Index a metadata field (Qdrant servers in strict mode refuse unindexed filters)."""
+        self.payload_indexes[key] = schema
+        if not self._is_local():
+            self._run(self._single("create_payload_index", field_name=self._field(key),
+                                   field_schema=schema))
+
+    def _single(self, method: str, **kwargs: Any) -> Plan:
+        return (yield method, {"collection_name": self.collection_name, **kwargs})
+
+    # --- conversions --------------------------------------------------------------------
+    def _filter(self, node: Node | Any | None) -> models.Filter | None:
+        if node is None or isinstance(node, models.Filter):
+            return node
+        from .qdrant_filters import to_qdrant
+
+        return to_qdrant(node, metadata_key=self.metadata_key)
+
+    def _point(self, record: Record) -> models.PointStruct:
+        vector: dict[str, Any] = {}
+        if record.vector is not None:
+            vector[self.vector_name] = list(record.vector)
+        if record.sparse is not None:
+            vector[self.sparse_vector_name] = models.SparseVector(
+                indices=list(record.sparse.indices), values=list(record.sparse.values))
+        info = self._info
+        unnamed = info is not None and info.vector_name is None
+        return models.PointStruct(
+            id=to_point_id(record.id),
+            vector=vector.get(self.vector_name, []) if unnamed else vector,
+            payload=self._payload(record),
+        )
+
+    def _payload(self, record: Record) -> dict[str, Any]:
+        payload: dict[str, Any] = {self.content_key: record.text, "doc_id": record.id,
+                                   "ref_doc_id": record.ref_doc_id,
+                                   "relationships": record.relationships}
+        if self.metadata_key:
+            payload[self.metadata_key] = record.metadata
+        else:
+            payload = {**record.metadata, **payload}
+        return payload
+
+    def _record(self, point: Any) -> Record:
+        payload = dict(point.payload or {})
+        text = payload.get(self.content_key, "")
+        if self.metadata_key:
+            metadata = payload.get(self.metadata_key) or {}
+        else:
+            reserved = {self.content_key, "doc_id", "ref_doc_id", "relationships"}
+            metadata = {k: v for k, v in payload.items() if k not in reserved}
+        dense, sparse = None, None
+        vec = point.vector
+        if isinstance(vec, dict):
+            dense = vec.get(self.vector_name)
+            raw_sparse = vec.get(self.sparse_vector_name)
+            if raw_sparse is not None:
+                sparse = SparseVector(list(raw_sparse.indices), list(raw_sparse.values))
+        elif isinstance(vec, list):
+            dense = vec
+        return Record(
+            id=str(payload.get("doc_id") or point.id), text=text if isinstance(text, str) else "",
+            metadata=dict(metadata), vector=list(dense) if dense is not None else None,
+            sparse=sparse, ref_doc_id=payload.get("ref_doc_id"),
+            relationships=payload.get("relationships"),
+        )
+
+    def _hit(self, point: Any, info: Info) -> Hit:
+        extra: dict[str, Any] = {"point_id": str(point.id)}
+        score = float(point.score)
+        if info.distance in ("euclid", "manhattan"):
+            extra["distance"] = score
+            score = -score
+        return Hit(self._record(point), score, extra)
+
+    # --- write plans --------------------------------------------------------------------
+    def _upsert(self, records: Sequence[Record]) -> Plan:
+        if not records:
+            return
+        info = yield from self._load_info()
+        check_records(records, info.dim)
+        if not info.sparse and any(r.sparse is not None for r in records):
+            raise ValueError(f"collection {self.collection_name!r} has no sparse vector; "
+                             "records carry sparse vectors")
+        points = [self._point(r) for r in records]
+        yield "upsert", {"collection_name": self.collection_name, "points": points, "wait": True}
+
+    def _delete(self, ids: Sequence[str]) -> Plan:
+        if not ids:
+            return
+        yield "delete", {"collection_name": self.collection_name, "wait": True,
+                         "points_selector": models.PointIdsList(points=[to_point_id(i) for i in ids])}
+
+    def _delete_where(self, node: Node | Any) -> Plan:
+        flt = self._filter(node)
+        if flt is None:
+            raise ValueError("delete_where needs a filter; use drop() to delete everything")
+        yield "delete", {"collection_name": self.collection_name, "wait": True,
+                         "points_selector": models.FilterSelector(filter=flt)}
+
+    # --- read plans -----------------------------------------------------------------------
+    def _get(self, ids: Sequence[str], with_vectors: bool) -> Plan:
+        if not ids:
+            return []
+        point_ids = [to_point_id(i) for i in ids]
+        points = yield "retrieve", {"collection_name": self.collection_name, "ids": point_ids,
+                                    "with_payload": True, "with_vectors": with_vectors}
+        by_id = {str(p.id): self._record(p) for p in points}
+        return [by_id[p] for p in dict.fromkeys(point_ids) if p in by_id]
+
+    def _scroll(self, node: Node | Any | None, limit: int | None, with_vectors: bool) -> Plan:
+        records: list[Record] = []
+        offset = None
+        while limit is None or len(records) < limit:
+            page = _PAGE if limit is None else min(_PAGE, limit - len(records))
+            points, offset = yield "scroll", {
+                "collection_name": self.collection_name, "scroll_filter": self._filter(node),
+                "limit": page, "offset": offset, "with_payload": True, "with_vectors": with_vectors}
+            records.extend(self._record(p) for p in points)
+            if offset is None:
+                break
+        return records
+
+    def _count(self, node: Node | Any | None) -> Plan:
+        result = yield "count", {"collection_name": self.collection_name,
+                                 "count_filter": self._filter(node), "exact": True}
+        return result.count
+
+    def _example(self, example: Any) -> Any:
+        return to_point_id(example) if isinstance(example, str) else list(example)
+
+    def _query_args(self, query: Query, info: Info) -> dict[str, Any]:
+        """The `query_points` arguments for one search, by mode."""
+        using = info.vector_name
+        flt = self._filter(query.filter)
+        args: dict[str, Any] = {"collection_name": self.collection_name, "query_filter": flt,
+                                "limit": query.k, "offset": query.offset or None,
+                                "with_payload": True, "with_vectors": query.with_vectors}
+        if query.score_threshold is not None:
+            negate = query.mode in ("dense", "mmr", "recommend") and \
+                info.distance in ("euclid", "manhattan")
+            args["score_threshold"] = -query.score_threshold if negate else query.score_threshold
+        mode = query.mode
+        if mode in ("sparse", "hybrid") and not info.sparse:
+            raise UnsupportedError(
+                f"{mode} search needs a sparse vector, and collection {self.collection_name!r} "
+                "has none: create it with a sparse encoder (retrieval_mode='hybrid' or 'sparse')"
+            )
+        if mode in ("dense", "hybrid", "mmr") and query.vector is None:
+            raise ValueError(f"{mode} search needs a query vector")
+        if mode in ("sparse", "hybrid") and query.sparse is None:
+            raise ValueError(f"{mode} search needs a sparse query vector")
+        if mode == "dense":
+            args.update(query=list(query.vector or []), using=using)
+        elif mode == "sparse":
+            assert query.sparse is not None
+            args.update(query=models.SparseVector(indices=list(query.sparse.indices),
+                                                  values=list(query.sparse.values)),
+                        using=self.sparse_vector_name)
+        elif mode == "hybrid":
+            assert query.sparse is not None
+            branch_k = query.prefetch_k or max(query.k + query.offset, 20) * 2
+            args["prefetch"] = [
+                models.Prefetch(query=list(query.vector or []), using=using, limit=branch_k,
+                                filter=flt),
+                models.Prefetch(query=models.SparseVector(indices=list(query.sparse.indices),
+                                                          values=list(query.sparse.values)),
+                                using=self.sparse_vector_name, limit=branch_k, filter=flt),
+            ]
+            args["query"] = self._fusion(query)
+        elif mode == "mmr":
+            args.update(query=models.NearestQuery(
+                nearest=list(query.vector or []),
+                # Qdrant's diversity is the opposite of LangChain's lambda_mult.
+                mmr=models.Mmr(diversity=1.0 - query.lambda_mult,
+                               candidates_limit=max(query.fetch_k, query.k))), using=using)
+        elif mode == "recommend":
+            if not query.positive and not query.negative:
+                raise ValueError("recommend needs at least one positive or negative example")
+            args.update(query=models.RecommendQuery(recommend=models.RecommendInput(
+                positive=[self._example(e) for e in query.positive] or None,
+                negative=[self._example(e) for e in query.negative] or None,
+                strategy=models.RecommendStrategy(query.strategy))), using=using)
+        elif mode == "discover":
+            if query.target is None and not query.context:
+                raise ValueError("discover needs a target or context pairs")
+            pairs = [models.ContextPair(positive=self._example(p), negative=self._example(n))
+                     for p, n in query.context]
+            if query.target is None:
+                args["query"] = models.ContextQuery(context=pairs)
+            else:
+                args["query"] = models.DiscoverQuery(discover=models.DiscoverInput(
+                    target=self._example(query.target), context=pairs))
+            args["using"] = using
+        else:
+            raise ValueError(f"unknown search mode {mode!r}")
+        return args
+
+    def _fusion(self, query: Query) -> Any:
+        if query.fusion not in _FUSION:
+            raise UnsupportedError(f"fusion {query.fusion!r} is not a Qdrant fusion; use 'rrf' or 'dbsf'")
+        if query.alpha is None:
+            return models.FusionQuery(fusion=_FUSION[query.fusion])
+        if query.fusion != "rrf":
+            raise UnsupportedError("Qdrant weighs hybrid branches (alpha) with RRF only; "
+                                   "use fusion='rrf' with alpha, or dbsf without it")
+        # alpha = weight of the dense branch, as in Weaviate; RRF weights per prefetch.
+        return models.RrfQuery(rrf=models.Rrf(weights=[query.alpha, 1.0 - query.alpha]))
+
+    def _search(self, query: Query) -> Plan:
+        if query.group_by is not None:
+            raise ValueError("grouped queries go through search_groups")
+        info = yield from self._load_info()
+        result = yield "query_points", self._query_args(query, info)
+        return [self._hit(p, info) for p in result.points]
+
+    def _search_groups(self, query: Query) -> Plan:
+        if query.group_by is None:
+            raise ValueError("search_groups needs query.group_by")
+        info = yield from self._load_info()
+        args = self._query_args(query, info)
+        args.pop("offset")
+        args.update(group_by=self._field(query.group_by), group_size=query.group_size)
+        result = yield "query_points_groups", args
+        return [Group(key=g.id, hits=[self._hit(p, info) for p in g.hits]) for g in result.groups]
+
+    def _dimension(self) -> Plan:
+        if not (yield from self._exists()):
+            return None
+        return (yield from self._load_info()).dim
+
+    def _has_sparse(self) -> Plan:
+        if not (yield from self._exists()):
+            return False
+        return (yield from self._load_info()).sparse
+
+    def _drop(self) -> Plan:
+        self._info = None
+        yield "delete_collection", {"collection_name": self.collection_name}
+
+    # --- the protocol: sync ---------------------------------------------------------------
+    def exists(self) -> bool:
+        return bool(self._run(self._exists()))
+
+    def ensure_collection(self, dim: int, sparse: bool) -> None:
+        self._run(self._ensure(dim, sparse))
+
+    def dimension(self) -> int | None:
+        return self._run(self._dimension())
+
+    def has_sparse(self) -> bool:
+        return bool(self._run(self._has_sparse()))
+
+    def info(self) -> Info:
+        return self._run(self._load_info())
+
+    def drop(self) -> None:
+        self._run(self._drop())
+
+    def count(self, filter: Node | Any | None = None) -> int:
+        return int(self._run(self._count(filter)))
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        self._run(self._upsert(records))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._run(self._delete(ids))
+
+    def delete_where(self, filter: Node | Any) -> None:
+        self._run(self._delete_where(filter))
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        return self._run(self._get(ids, with_vectors))
+
+    def scroll(self, filter: Node | Any | None = None, limit: int | None = None,
+               with_vectors: bool = False) -> list[Record]:
+        return self._run(self._scroll(filter, limit, with_vectors))
+
+    def search(self, query: Query) -> list[Hit]:
+        return self._run(self._search(query))
+
+    def search_groups(self, query: Query) -> list[Group]:
+        return self._run(self._search_groups(query))
+
+    # --- the protocol: async ----------------------------------------------------------------
+    async def aexists(self) -> bool:
+        return bool(await self._arun(self._exists()))
+
+    async def aensure_collection(self, dim: int, sparse: bool) -> None:
+        await self._arun(self._ensure(dim, sparse))
+
+    async def adimension(self) -> int | None:
+        return await self._arun(self._dimension())
+
+    async def ahas_sparse(self) -> bool:
+        return bool(await self._arun(self._has_sparse()))
+
+    async def ainfo(self) -> Info:
+        return await self._arun(self._load_info())
+
+    async def adrop(self) -> None:
+        await self._arun(self._drop())
+
+    async def acount(self, filter: Node | Any | None = None) -> int:
+        return int(await self._arun(self._count(filter)))
+
+    async def aupsert(self, records: Sequence[Record]) -> None:
+        await self._arun(self._upsert(records))
+
+    async def adelete(self, ids: Sequence[str]) -> None:
+        await self._arun(self._delete(ids))
+
+    async def adelete_where(self, filter: Node | Any) -> None:
+        await self._arun(self._delete_where(filter))
+
+    async def aget(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        return await self._arun(self._get(ids, with_vectors))
+
+    async def ascroll(self, filter: Node | Any | None = None, limit: int | None = None,
+                      with_vectors: bool = False) -> list[Record]:
+        return await self._arun(self._scroll(filter, limit, with_vectors))
+
+    async def asearch(self, query: Query) -> list[Hit]:
+        return await self._arun(self._search(query))
+
+    async def asearch_groups(self, query: Query) -> list[Group]:
+        return await self._arun(self._search_groups(query))

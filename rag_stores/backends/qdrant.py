@@ -111,6 +111,10 @@ class QdrantBackend:
 
     # --- clients ------------------------------------------------------------------
     @property
+    def supports_sync(self) -> bool:
+        return self._client is not None or self._connect is not None
+
+    @property
     def client(self) -> QdrantClient:
         if self._client is None:
             if self._connect is None:

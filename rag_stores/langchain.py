@@ -1,0 +1,399 @@
+"""LangChain `VectorStore`s over Qdrant and Weaviate.
+
+One class does the LangChain work (`BackendVectorStore`); `QdrantVectorStore` and
+`WeaviateVectorStore` only choose the backend. Documents map to core records one to
+one: `page_content` <-> text, `metadata` <-> metadata, `Document.id` <-> the user id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from .core.backend import Backend
+from .core.filters import Node, from_dict
+from .core.ids import new_id
+from .core.ingest import apipeline, batched, pipeline
+from .core.query import CollectionNotFoundError, Mode, Query
+from .core.records import Group, Hit, Record, check_record
+from .core.scores import relevance_score
+
+RetrievalMode = Literal["dense", "sparse", "hybrid"]
+
+
+def to_document(record: Record) -> Document:
+    return Document(page_content=record.text, metadata=record.metadata, id=record.id)
+
+
+def parse_filter(filter: Any) -> Node | Any | None:
+    """LangChain filters: a Mongo-style dict, a core filter tree, or a native engine filter."""
+    if filter is None or (isinstance(filter, dict) and not filter):
+        return None
+    return from_dict(filter) if isinstance(filter, dict) else filter
+
+
+class BackendVectorStore(VectorStore):
+    """A LangChain `VectorStore` over any `Backend` (sync and async, same results)."""
+
+    def __init__(
+        self,
+        embedding: Embeddings,
+        backend: Backend,
+        *,
+        retrieval_mode: RetrievalMode = "dense",
+        sparse_embedding: Any = None,
+        batch_size: int = 64,
+        create_collection: bool = True,
+        dim: int | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        if retrieval_mode not in ("dense", "sparse", "hybrid"):
+            raise ValueError(f"retrieval_mode must be dense, sparse or hybrid, got {retrieval_mode!r}")
+        self.embedding = embedding
+        self.backend = backend
+        self.retrieval_mode: RetrievalMode = retrieval_mode
+        self.batch_size = batch_size
+        self.progress = progress
+        # Engines with their own keyword index (Weaviate) need no client-side sparse vectors.
+        self._builtin_bm25 = bool(getattr(backend, "builtin_bm25", False))
+        wants_sparse = retrieval_mode != "dense" or sparse_embedding is not None
+        if wants_sparse and sparse_embedding is None and not self._builtin_bm25:
+            from embedders import SparseEncoder
+
+            sparse_embedding = SparseEncoder()
+        self.sparse_embedding = sparse_embedding if not self._builtin_bm25 else None
+        self._sparse = wants_sparse
+        self._dim = dim
+        self._create = create_collection
+        # A backend with only an async client gets its collection on the first async call.
+        self._ready = False
+        if getattr(backend, "supports_sync", True):
+            self._ready = self._make_ready()
+
+    def _make_ready(self) -> bool:
+        if not self.backend.exists():
+            if not self._create:
+                raise CollectionNotFoundError(
+                    f"collection {self.backend.collection_name!r} does not exist")
+            self.backend.ensure_collection(self._dimension(), self._sparse)
+        return True
+
+    async def _amake_ready(self) -> None:
+        if self._ready:
+            return
+        if not await self.backend.aexists():
+            if not self._create:
+                raise CollectionNotFoundError(
+                    f"collection {self.backend.collection_name!r} does not exist")
+            dim = await asyncio.to_thread(self._dimension)
+            await self.backend.aensure_collection(dim, self._sparse)
+        self._ready = True
+
+    # --- plumbing -------------------------------------------------------------------------
+    @property
+    def embeddings(self) -> Embeddings:
+        return self.embedding
+
+    @property
+    def client(self) -> Any:
+        """The engine client underneath (as langchain-qdrant's `client`)."""
+        return getattr(self.backend, "client", None)
+
+    def _dimension(self) -> int:
+        if self._dim is None:
+            self._dim = len(self.embedding.embed_query("dimension probe"))
+        return self._dim
+
+    def close(self) -> None:
+        self.backend.close()
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    def __enter__(self) -> BackendVectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> BackendVectorStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _select_relevance_score_fn(self) -> Any:
+        return lambda score: relevance_score(score, self.retrieval_mode, self._distance())
+
+    def _distance(self) -> str:
+        return str(getattr(self.backend, "distance", "cosine"))
+
+    # --- writes ---------------------------------------------------------------------------
+    def _prepare_inputs(self, texts: Iterable[str], metadatas: list[dict] | None,
+                        ids: Sequence[str | None] | None) -> list[Record]:
+        texts = list(texts)
+        if metadatas is not None and len(metadatas) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(metadatas)} metadatas")
+        if ids is not None and len(ids) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(ids)} ids")
+        records = []
+        for i, text in enumerate(texts):
+            record = Record(id=(ids[i] if ids is not None else None) or new_id(), text=text,
+                            metadata=dict(metadatas[i]) if metadatas else {})
+            check_record(record)  # the whole input is checked before anything is written
+            records.append(record)
+        return records
+
+    def _embed(self, records: list[Record]) -> list[Record]:
+        texts = [r.text for r in records]
+        vectors = self.embedding.embed_documents(texts)
+        sparse = self.sparse_embedding.embed_documents(texts) if self.sparse_embedding else None
+        for i, record in enumerate(records):
+            record.vector = list(vectors[i])
+            record.sparse = sparse[i] if sparse else None
+        return records
+
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                  ids: list[str | None] | None = None, batch_size: int | None = None,
+                  **kwargs: Any) -> list[str]:
+        records = self._prepare_inputs(texts, metadatas, ids)
+        if records and not self.backend.exists():
+            self.backend.ensure_collection(self._dimension(), self._sparse)
+        pipeline(batched(records, batch_size or self.batch_size), self._embed,
+                 self.backend.upsert, total=len(records), progress=self.progress)
+        return [r.id for r in records]
+
+    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                         ids: list[str | None] | None = None, batch_size: int | None = None,
+                         **kwargs: Any) -> list[str]:
+        records = self._prepare_inputs(texts, metadatas, ids)
+        await self._amake_ready()
+        if records and not await self.backend.aexists():  # dropped since the store was made
+            dim = await asyncio.to_thread(self._dimension)
+            await self.backend.aensure_collection(dim, self._sparse)
+        await apipeline(batched(records, batch_size or self.batch_size), self._embed,
+                        self.backend.aupsert, total=len(records), progress=self.progress)
+        return [r.id for r in records]
+
+    def delete(self, ids: list[str] | None = None, *, filter: Any = None,
+               **kwargs: Any) -> bool | None:
+        """Delete by ids, or by `filter=` (a dict, filter tree or native filter)."""
+        if ids is None and filter is None:
+            raise ValueError("delete needs ids or filter=")
+        if ids:
+            self.backend.delete(ids)
+        if filter is not None:
+            self.backend.delete_where(parse_filter(filter))
+        return True
+
+    async def adelete(self, ids: list[str] | None = None, *, filter: Any = None,
+                      **kwargs: Any) -> bool | None:
+        if ids is None and filter is None:
+            raise ValueError("delete needs ids or filter=")
+        await self._amake_ready()
+        if ids:
+            await self.backend.adelete(ids)
+        if filter is not None:
+            await self.backend.adelete_where(parse_filter(filter))
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        return [to_document(r) for r in self.backend.get(list(ids))]
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        await self._amake_ready()
+        return [to_document(r) for r in await self.backend.aget(list(ids))]
+
+    # --- queries ------------------------------------------------------------------------------
+    def _text_query(self, text: str, k: int, filter: Any, mode: Mode | None = None,
+                    **options: Any) -> Query:
+        mode = mode or self.retrieval_mode
+        vector = self.embedding.embed_query(text) if mode != "sparse" else None
+        sparse = None
+        if mode in ("sparse", "hybrid") and self.sparse_embedding is not None:
+            sparse = self.sparse_embedding.embed_query(text)
+        return Query(mode=mode, k=k, vector=vector, sparse=sparse, text=text,
+                     filter=parse_filter(filter), **options)
+
+    def search_hits(self, query: Query) -> list[Hit]:
+        """The raw hits of any `Query` (retrievers build on this)."""
+        return self.backend.search(query)
+
+    async def asearch_hits(self, query: Query) -> list[Hit]:
+        await self._amake_ready()
+        return await self.backend.asearch(query)
+
+    def search_groups(self, query: Query) -> list[Group]:
+        return self.backend.search_groups(query)
+
+    async def asearch_groups(self, query: Query) -> list[Group]:
+        await self._amake_ready()
+        return await self.backend.asearch_groups(query)
+
+    def similarity_search(self, query: str, k: int = 4, filter: Any = None,
+                          **kwargs: Any) -> list[Document]:
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
+
+    async def asimilarity_search(self, query: str, k: int = 4, filter: Any = None,
+                                 **kwargs: Any) -> list[Document]:
+        pairs = await self.asimilarity_search_with_score(query, k, filter, **kwargs)
+        return [doc for doc, _ in pairs]
+
+    def similarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
+                                     **kwargs: Any) -> list[tuple[Document, float]]:
+        """(document, raw score) pairs; higher is better in every mode (README: Scores)."""
+        q = self._text_query(query, k, filter, **_options(kwargs))
+        return [(to_document(h.record), h.score) for h in self.backend.search(q)]
+
+    async def asimilarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
+                                            **kwargs: Any) -> list[tuple[Document, float]]:
+        q = await asyncio.to_thread(self._text_query, query, k, filter, **_options(kwargs))
+        return [(to_document(h.record), h.score) for h in await self.asearch_hits(q)]
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, filter: Any = None,
+                                    **kwargs: Any) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)]
+
+    async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4,
+                                           filter: Any = None, **kwargs: Any) -> list[Document]:
+        pairs = await self.asimilarity_search_with_score_by_vector(embedding, k, filter, **kwargs)
+        return [d for d, _ in pairs]
+
+    def similarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4,
+                                               filter: Any = None, **kwargs: Any
+                                               ) -> list[tuple[Document, float]]:
+        q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_filter(filter),
+                  **_options(kwargs))
+        return [(to_document(h.record), h.score) for h in self.backend.search(q)]
+
+    async def asimilarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4,
+                                                      filter: Any = None, **kwargs: Any
+                                                      ) -> list[tuple[Document, float]]:
+        q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_filter(filter),
+                  **_options(kwargs))
+        return [(to_document(h.record), h.score) for h in await self.asearch_hits(q)]
+
+    def _similarity_search_with_relevance_scores(self, query: str, k: int = 4,
+                                                 **kwargs: Any) -> list[tuple[Document, float]]:
+        to_relevance = self._select_relevance_score_fn()
+        return [(d, to_relevance(s)) for d, s in self.similarity_search_with_score(query, k, **kwargs)]
+
+    async def _asimilarity_search_with_relevance_scores(self, query: str, k: int = 4,
+                                                        **kwargs: Any
+                                                        ) -> list[tuple[Document, float]]:
+        to_relevance = self._select_relevance_score_fn()
+        pairs = await self.asimilarity_search_with_score(query, k, **kwargs)
+        return [(d, to_relevance(s)) for d, s in pairs]
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                      lambda_mult: float = 0.5, filter: Any = None,
+                                      **kwargs: Any) -> list[Document]:
+        vector = self.embedding.embed_query(query)
+        return self.max_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult,
+                                                            filter, **kwargs)
+
+    async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                             lambda_mult: float = 0.5, filter: Any = None,
+                                             **kwargs: Any) -> list[Document]:
+        vector = await asyncio.to_thread(self.embedding.embed_query, query)
+        return await self.amax_marginal_relevance_search_by_vector(vector, k, fetch_k,
+                                                                   lambda_mult, filter, **kwargs)
+
+    def max_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4,
+                                                fetch_k: int = 20, lambda_mult: float = 0.5,
+                                                filter: Any = None, **kwargs: Any
+                                                ) -> list[Document]:
+        """lambda_mult = 1: pure relevance; 0: maximal diversity (on every engine)."""
+        q = Query(mode="mmr", k=k, vector=list(embedding), fetch_k=fetch_k,
+                  lambda_mult=lambda_mult, filter=parse_filter(filter), **_options(kwargs))
+        return [to_document(h.record) for h in self.backend.search(q)]
+
+    async def amax_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4,
+                                                       fetch_k: int = 20,
+                                                       lambda_mult: float = 0.5,
+                                                       filter: Any = None, **kwargs: Any
+                                                       ) -> list[Document]:
+        q = Query(mode="mmr", k=k, vector=list(embedding), fetch_k=fetch_k,
+                  lambda_mult=lambda_mult, filter=parse_filter(filter), **_options(kwargs))
+        return [to_document(h.record) for h in await self.asearch_hits(q)]
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_texts(cls, texts: list[str], embedding: Embeddings,
+                   metadatas: list[dict] | None = None, *, ids: list[str | None] | None = None,
+                   **kwargs: Any) -> Any:
+        store = cls(embedding=embedding, **kwargs)  # type: ignore[call-arg]
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    async def afrom_texts(cls, texts: list[str], embedding: Embeddings,
+                          metadatas: list[dict] | None = None, *,
+                          ids: list[str | None] | None = None, **kwargs: Any) -> Any:
+        store = await asyncio.to_thread(lambda: cls(embedding=embedding, **kwargs))  # type: ignore[call-arg]
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store
+
+
+# Search keywords that pass through to `Query`; anything else is a mistake worth reporting.
+_QUERY_OPTIONS = {"score_threshold", "offset", "fusion", "alpha", "prefetch_k", "with_vectors"}
+
+
+def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(kwargs) - _QUERY_OPTIONS
+    if unknown:
+        raise TypeError(f"unknown search option(s) {sorted(unknown)}; known: {sorted(_QUERY_OPTIONS)}")
+    return kwargs
+
+
+class QdrantVectorStore(BackendVectorStore):
+    """LangChain store over Qdrant. No connection argument: embedded in-memory Qdrant.
+
+    `path=` embedded on disk; `url=` / `host=` a server or Qdrant Cloud (`api_key=`);
+    `client=` / `async_client=` an existing client (never closed by the store).
+    """
+
+    def __init__(self, embedding: Embeddings, collection_name: str = "docs", *,
+                 retrieval_mode: RetrievalMode = "dense", sparse_embedding: Any = None,
+                 batch_size: int = 64, create_collection: bool = True, dim: int | None = None,
+                 progress: bool | None = None, **backend_options: Any) -> None:
+        from .backends.qdrant import QdrantBackend
+
+        super().__init__(embedding, QdrantBackend(collection_name, **backend_options),
+                         retrieval_mode=retrieval_mode, sparse_embedding=sparse_embedding,
+                         batch_size=batch_size, create_collection=create_collection, dim=dim,
+                         progress=progress)
+
+    @classmethod
+    def from_existing_collection(cls, embedding: Embeddings, collection_name: str,
+                                 **kwargs: Any) -> QdrantVectorStore:
+        """Open a collection that must exist (a clear error otherwise)."""
+        return cls(embedding, collection_name, create_collection=False, **kwargs)
+
+
+class WeaviateVectorStore(BackendVectorStore):
+    """LangChain store over Weaviate. No connection argument: embedded Weaviate.
+
+    `url=` / `host=` a server or Weaviate Cloud (`api_key=`, `headers=`); `client=` /
+    `async_client=` existing clients (never closed by the store); `tenant=` multi-tenancy.
+    """
+
+    def __init__(self, embedding: Embeddings, collection_name: str = "Docs", *,
+                 retrieval_mode: RetrievalMode = "dense", batch_size: int = 64,
+                 create_collection: bool = True, dim: int | None = None,
+                 progress: bool | None = None, **backend_options: Any) -> None:
+        from .backends.weaviate import WeaviateBackend
+
+        super().__init__(embedding, WeaviateBackend(collection_name, **backend_options),
+                         retrieval_mode=retrieval_mode, batch_size=batch_size,
+                         create_collection=create_collection, dim=dim, progress=progress)
+
+    @classmethod
+    def from_existing_collection(cls, embedding: Embeddings, collection_name: str,
+                                 **kwargs: Any) -> WeaviateVectorStore:
+        return cls(embedding, collection_name, create_collection=False, **kwargs)

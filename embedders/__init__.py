@@ -1,5 +1,24 @@
-"""FastEmbed encoders, offline model assets and token counting."""
+"""FastEmbed encoders, offline model assets and token counting.
 
+Framework faces live in `embedders.langchain` and `embedders.llama_index`; importing this
+package imports neither framework (and not FastEmbed until a model is loaded).
+"""
+
+from .encoders import DenseEncoder, SparseEncoder
+from .offline import (
+    DEFAULT_DENSE_MODEL,
+    DEFAULT_SPARSE_MODEL,
+    AssetHashError,
+    ModelNotAvailableError,
+)
 from .sparse import SparseVector
 
-__all__ = ["SparseVector"]
+__all__ = [
+    "DEFAULT_DENSE_MODEL",
+    "DEFAULT_SPARSE_MODEL",
+    "AssetHashError",
+    "DenseEncoder",
+    "ModelNotAvailableError",
+    "SparseEncoder",
+    "SparseVector",
+]

@@ -1,0 +1,306 @@
+"""Dense and sparse encoders: thin wrappers over FastEmbed shared by every store and framework.
+
+A loaded model is cached per (model, load options) for the whole process, so ten stores
+built with the same settings share one ONNX session instead of loading ten copies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from . import offline
+from .offline import DEFAULT_DENSE_MODEL, DEFAULT_SPARSE_MODEL, ModelNotAvailableError
+from .sparse import SparseVector
+
+_models: dict[tuple[Any, ...], Any] = {}
+_models_lock = threading.Lock()
+
+
+class _Identity:
+    """Hashes an unhashable option (a custom stemmer, say) by identity for the cache key."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.value is self.value
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_freeze(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return _Identity(value)
+    return value
+
+
+def _fastembed_class(kind: str) -> Any:
+    # Imported here so that `import embedders` (and embedders.tokens) stays cheap.
+    if kind == "dense":
+        from fastembed import TextEmbedding
+
+        return TextEmbedding
+    from fastembed import SparseTextEmbedding
+
+    return SparseTextEmbedding
+
+
+def _description(cls: Any, model_name: str) -> Any:
+    for desc in cls._list_supported_models():
+        if desc.model.lower() == model_name.lower():
+            return desc
+    raise ValueError(
+        f"{model_name!r} is not a model {cls.__name__} knows; see "
+        f"{cls.__name__}.list_supported_models() or register it with add_custom_model"
+    )
+
+
+def _is_offline(kwargs: dict[str, Any]) -> bool:
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return bool(kwargs.get("local_files_only")) or flag in {"1", "TRUE", "YES", "ON"}
+
+
+def load_model(
+    kind: str,
+    model_name: str,
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    providers: Sequence[Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A shared FastEmbed model, loaded once per process for the same options.
+
+    Where the files come from, first match wins: `model_path`, a seeded folder
+    ($RAG_STORES_MODELS, then ~/.cache/rag-stores/models), FastEmbed's usual download.
+    """
+    cls = _fastembed_class(kind)
+    desc = _description(cls, model_name)
+    explicit = model_path or kwargs.pop("specific_model_path", None)
+    if explicit:
+        folder: Path | None = Path(explicit).expanduser()
+        if not (folder / desc.model_file).is_file():
+            raise FileNotFoundError(
+                f"model_path {folder} has no {desc.model_file}, the file {model_name} needs"
+            )
+    else:
+        folder = offline.seeded_model_dir(desc.model, desc.model_file)
+    cache = Path(cache_dir).expanduser() if cache_dir else offline.default_fastembed_cache()
+    key = (
+        kind,
+        desc.model.lower(),
+        str(folder),
+        str(cache),
+        threads,
+        _freeze(providers),
+        _freeze(kwargs),
+    )
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            model = _instantiate(cls, desc.model, folder, cache, threads, providers, kwargs)
+            _models[key] = model
+    return model
+
+
+def _instantiate(
+    cls: Any,
+    model_name: str,
+    folder: Path | None,
+    cache: Path,
+    threads: int | None,
+    providers: Sequence[Any] | None,
+    kwargs: dict[str, Any],
+) -> Any:
+    if folder is not None:
+        kwargs = {**kwargs, "specific_model_path": str(folder)}
+    try:
+        return cls(model_name, cache_dir=str(cache), threads=threads, providers=providers, **kwargs)
+    except ValueError as exc:
+        # FastEmbed reports "Could not load model ... from any source" after its hub and
+        # cache attempts fail; anything else (bad options) is the caller's to see as is.
+        if folder is not None or "could not load model" not in str(exc).lower():
+            raise
+        defaults = (DEFAULT_DENSE_MODEL, DEFAULT_SPARSE_MODEL)
+        if model_name in defaults:
+            fix = f"run `{offline.SEED_COMMAND}` (pip install 'rag-stores[offline]' first)"
+        else:
+            fix = (
+                f"pass model_path=<folder with its files> (`{offline.SEED_COMMAND}` covers only "
+                f"{', '.join(defaults)})"
+            )
+        where = "offline mode is on (HF_HUB_OFFLINE / local_files_only)"
+        if not _is_offline(kwargs):
+            where = "the model hub could not be reached"
+        roots = ", ".join(str(r) for r in offline.model_roots())
+        raise ModelNotAvailableError(
+            f"Cannot load {model_name}: it is not seeded in {roots}, not in the FastEmbed "
+            f"cache {cache}, and {where}. To use it without the hub, {fix}."
+        ) from exc
+
+
+def _check_text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"expected a text (str), got {type(text).__name__}")
+    return text
+
+
+def _checked_texts(texts: Iterable[str]) -> Iterable[str]:
+    """Lists are checked up front (and passed on as lists); other iterables lazily."""
+    if isinstance(texts, str):
+        raise TypeError("expected an iterable of texts, got a single str; wrap it in a list")
+    if isinstance(texts, list):
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"text at position {i} is {type(t).__name__}, expected str")
+        return texts
+    return (_check_text(t) for t in texts)
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+class _Encoder:
+    _kind = ""
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+        batch_size: int = 256,
+        parallel: int | None = None,
+        providers: Sequence[Any] | None = None,
+        model_path: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if parallel is not None and parallel < 0:
+            raise ValueError(
+                f"parallel must be None, 0 (all cores) or a worker count, got {parallel}"
+            )
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self.parallel = parallel
+        self.cache_dir = str(
+            Path(cache_dir).expanduser() if cache_dir else offline.default_fastembed_cache()
+        )
+        self.model = load_model(
+            self._kind,
+            model_name,
+            model_path=model_path,
+            cache_dir=self.cache_dir,
+            threads=threads,
+            providers=providers,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model_name!r})"
+
+    def _passages(self, texts: Iterable[str]) -> Iterator[Any]:
+        return iter(
+            self.model.passage_embed(
+                _checked_texts(texts), batch_size=self.batch_size, parallel=self.parallel
+            )
+        )
+
+    def _queries(self, texts: Iterable[str]) -> Iterator[Any]:
+        return iter(self.model.query_embed(_checked_texts(texts), batch_size=self.batch_size))
+
+
+class DenseEncoder(_Encoder):
+    """Dense text vectors (default: all-MiniLM-L6-v2, 384 dims, cosine).
+
+    Documents go through FastEmbed's `passage_embed` and queries through `query_embed`,
+    so models with query/passage prefixes (bge, e5) get them right.
+    """
+
+    _kind = "dense"
+
+    def __init__(self, model_name: str = DEFAULT_DENSE_MODEL, **options: Any) -> None:
+        super().__init__(model_name, **options)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.embedding_size)
+
+    def embed_documents_iter(self, texts: Iterable[str]) -> Iterator[list[float]]:
+        """One vector per text, computed `batch_size` texts at a time: memory stays flat."""
+        for vector in self._passages(texts):
+            yield vector.tolist()
+
+    def embed_documents_batches(
+        self, texts: Iterable[str], batch_size: int | None = None
+    ) -> Iterator[list[list[float]]]:
+        """Lists of at most `batch_size` vectors, for writing to a store batch by batch."""
+        yield from _chunks(self.embed_documents_iter(texts), batch_size or self.batch_size)
+
+    def embed_documents(self, texts: Iterable[str]) -> list[list[float]]:
+        return list(self.embed_documents_iter(texts))
+
+    def embed_queries(self, texts: Iterable[str]) -> list[list[float]]:
+        return [v.tolist() for v in self._queries(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_queries([_check_text(text)])[0]
+
+
+def _sparse(embedding: Any) -> SparseVector:
+    # BM25 queries carry integer weights (all 1); stores want floats.
+    return SparseVector(
+        indices=[int(i) for i in embedding.indices],
+        values=[float(v) for v in embedding.values],
+    )
+
+
+class SparseEncoder(_Encoder):
+    """Sparse text vectors (default: FastEmbed BM25, English stopwords and stemming).
+
+    BM25 vectors hold term frequencies only: the collection must apply IDF
+    (Qdrant: `modifier=IDF` on the sparse vector).
+    """
+
+    _kind = "sparse"
+
+    def __init__(self, model_name: str = DEFAULT_SPARSE_MODEL, **options: Any) -> None:
+        if model_name.lower() == DEFAULT_SPARSE_MODEL.lower():
+            options.setdefault("language", "english")
+        super().__init__(model_name, **options)
+
+    def embed_documents_iter(self, texts: Iterable[str]) -> Iterator[SparseVector]:
+        for embedding in self._passages(texts):
+            yield _sparse(embedding)
+
+    def embed_documents_batches(
+        self, texts: Iterable[str], batch_size: int | None = None
+    ) -> Iterator[list[SparseVector]]:
+        yield from _chunks(self.embed_documents_iter(texts), batch_size or self.batch_size)
+
+    def embed_documents(self, texts: Iterable[str]) -> list[SparseVector]:
+        return list(self.embed_documents_iter(texts))
+
+    def embed_queries(self, texts: Iterable[str]) -> list[SparseVector]:
+        return [_sparse(e) for e in self._queries(texts)]
+
+    def embed_query(self, text: str) -> SparseVector:
+        return self.embed_queries([_check_text(text)])[0]

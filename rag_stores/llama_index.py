@@ -1,0 +1,263 @@
+"""LlamaIndex vector stores over Qdrant and Weaviate (they store text: stores_text=True).
+
+Nodes map to core records: node_id <-> id, text <-> text, metadata <-> metadata,
+ref_doc_id and relationships kept beside them, so LangChain reads what LlamaIndex wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode, MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+
+from .core.backend import Backend
+from .core.filters import DOC_ID, REF_DOC_ID, Field, Node, and_, from_llama
+from .core.query import Mode, Query, UnsupportedError
+from .core.records import Hit, Record, check_record
+
+_MODES: dict[VectorStoreQueryMode, Mode] = {
+    VectorStoreQueryMode.DEFAULT: "dense",
+    VectorStoreQueryMode.SPARSE: "sparse",
+    VectorStoreQueryMode.TEXT_SEARCH: "sparse",
+    VectorStoreQueryMode.HYBRID: "hybrid",
+    VectorStoreQueryMode.MMR: "mmr",
+}
+
+
+def to_record(node: BaseNode) -> Record:
+    relationships = {str(getattr(k, "value", k)): v.to_dict() if hasattr(v, "to_dict")
+                     else [x.to_dict() for x in v] for k, v in node.relationships.items()}
+    record = Record(id=node.node_id, text=node.get_content(metadata_mode=MetadataMode.NONE),
+                    metadata=dict(node.metadata), ref_doc_id=node.ref_doc_id,
+                    relationships=relationships or None)
+    check_record(record)
+    return record
+
+
+def to_node(record: Record) -> TextNode:
+    relationships: dict[Any, Any] = {}
+    for key, value in (record.relationships or {}).items():
+        rel = NodeRelationship(key)
+        relationships[rel] = ([RelatedNodeInfo.from_dict(v) for v in value]
+                              if isinstance(value, list) else RelatedNodeInfo.from_dict(value))
+    if record.ref_doc_id and NodeRelationship.SOURCE not in relationships:
+        relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=record.ref_doc_id)
+    return TextNode(id_=record.id, text=record.text, metadata=record.metadata,
+                    relationships=relationships, embedding=record.vector)
+
+
+def _filter(filters: MetadataFilters | None, doc_ids: list[str] | None = None,
+            node_ids: list[str] | None = None) -> Node | Any | None:
+    parsed = from_llama(filters) if isinstance(filters, MetadataFilters) else filters
+    return and_(parsed,
+                Field(REF_DOC_ID, "in", list(doc_ids)) if doc_ids else None,
+                Field(DOC_ID, "in", list(node_ids)) if node_ids else None)
+
+
+class BackendLlamaStore(BasePydanticVectorStore):
+    """A LlamaIndex vector store over any `Backend`."""
+
+    stores_text: bool = True
+    flat_metadata: bool = False
+    enable_hybrid: bool = False
+    batch_size: int = 64
+
+    _backend: Any = PrivateAttr()
+    _sparse_encoder: Any = PrivateAttr(default=None)
+
+    def __init__(self, backend: Backend, *, enable_hybrid: bool = False,
+                 sparse_encoder: Any = None, batch_size: int = 64) -> None:
+        super().__init__(enable_hybrid=enable_hybrid, batch_size=batch_size)
+        self._backend = backend
+        if enable_hybrid and sparse_encoder is None and not getattr(backend, "builtin_bm25", False):
+            from embedders import SparseEncoder
+
+            sparse_encoder = SparseEncoder()
+        self._sparse_encoder = sparse_encoder
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def client(self) -> Any:
+        return getattr(self._backend, "client", None)
+
+    def close(self) -> None:
+        self._backend.close()
+
+    async def aclose(self) -> None:
+        await self._backend.aclose()
+
+    # --- writes -------------------------------------------------------------------------
+    def _records(self, nodes: Sequence[BaseNode]) -> list[Record]:
+        records = []
+        for node in nodes:
+            record = to_record(node)
+            embedding = node.get_embedding()
+            record.vector = list(embedding)
+            records.append(record)
+        if self._sparse_encoder is not None:
+            for record, sparse in zip(records, self._sparse_encoder.embed_documents(
+                    [r.text for r in records])):
+                record.sparse = sparse
+        return records
+
+    def _collection_args(self, nodes: Sequence[BaseNode]) -> tuple[int, bool]:
+        return len(nodes[0].get_embedding()), self.enable_hybrid
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        if not nodes:
+            return []
+        records = self._records(nodes)
+        self._backend.ensure_collection(*self._collection_args(nodes))
+        for start in range(0, len(records), self.batch_size):
+            self._backend.upsert(records[start:start + self.batch_size])
+        return [r.id for r in records]
+
+    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        if not nodes:
+            return []
+        records = await asyncio.to_thread(self._records, nodes)
+        await self._backend.aensure_collection(*self._collection_args(nodes))
+        for start in range(0, len(records), self.batch_size):
+            await self._backend.aupsert(records[start:start + self.batch_size])
+        return [r.id for r in records]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node of the document (ref_doc_id is stored and filterable)."""
+        if self._backend.exists():
+            self._backend.delete_where(Field(REF_DOC_ID, "eq", ref_doc_id))
+
+    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        if await self._backend.aexists():
+            await self._backend.adelete_where(Field(REF_DOC_ID, "eq", ref_doc_id))
+
+    def delete_nodes(self, node_ids: list[str] | None = None,
+                     filters: MetadataFilters | None = None, **delete_kwargs: Any) -> None:
+        if node_ids is None and filters is None:
+            raise ValueError("delete_nodes needs node_ids or filters")
+        if node_ids is not None and filters is None:
+            self._backend.delete(node_ids)
+        else:
+            self._backend.delete_where(_filter(filters, node_ids=node_ids))
+
+    async def adelete_nodes(self, node_ids: list[str] | None = None,
+                            filters: MetadataFilters | None = None, **delete_kwargs: Any) -> None:
+        if node_ids is None and filters is None:
+            raise ValueError("delete_nodes needs node_ids or filters")
+        if node_ids is not None and filters is None:
+            await self._backend.adelete(node_ids)
+        else:
+            await self._backend.adelete_where(_filter(filters, node_ids=node_ids))
+
+    def clear(self) -> None:
+        if self._backend.exists():
+            self._backend.drop()
+
+    async def aclear(self) -> None:
+        if await self._backend.aexists():
+            await self._backend.adrop()
+
+    # --- reads --------------------------------------------------------------------------
+    def get_nodes(self, node_ids: list[str] | None = None,
+                  filters: MetadataFilters | None = None) -> list[BaseNode]:
+        if node_ids is not None and filters is None:
+            return [to_node(r) for r in self._backend.get(node_ids, with_vectors=True)]
+        return [to_node(r) for r in self._backend.scroll(_filter(filters, node_ids=node_ids),
+                                                         with_vectors=True)]
+
+    async def aget_nodes(self, node_ids: list[str] | None = None,
+                         filters: MetadataFilters | None = None) -> list[BaseNode]:
+        if node_ids is not None and filters is None:
+            return [to_node(r) for r in await self._backend.aget(node_ids, with_vectors=True)]
+        records = await self._backend.ascroll(_filter(filters, node_ids=node_ids),
+                                              with_vectors=True)
+        return [to_node(r) for r in records]
+
+    def _query(self, query: VectorStoreQuery, kwargs: dict[str, Any]) -> Query:
+        mode = _MODES.get(query.mode)
+        if mode is None:
+            raise UnsupportedError(f"query mode {query.mode.value!r} is not supported; "
+                                   f"use one of {[m.value for m in _MODES]}")
+        sparse = None
+        if mode in ("sparse", "hybrid"):
+            if not query.query_str:
+                raise ValueError(f"{query.mode.value} queries need query_str")
+            if self._sparse_encoder is not None:
+                sparse = self._sparse_encoder.embed_query(query.query_str)
+        k = query.similarity_top_k
+        if mode == "sparse" and query.sparse_top_k:
+            k = query.sparse_top_k
+        if mode == "hybrid" and query.hybrid_top_k:
+            k = query.hybrid_top_k
+        options: dict[str, Any] = {}
+        if mode == "mmr":
+            # LlamaIndex's mmr_threshold is the relevance weight: LangChain's lambda_mult.
+            options["lambda_mult"] = query.mmr_threshold if query.mmr_threshold is not None else 0.5
+            options["fetch_k"] = int(kwargs.get("mmr_prefetch_k")
+                                     or k * float(kwargs.get("mmr_prefetch_factor", 4.0)))
+        if mode == "hybrid" and query.alpha is not None:
+            options["alpha"] = query.alpha
+        for key in ("score_threshold", "fusion", "prefetch_k"):
+            if key in kwargs:
+                options[key] = kwargs[key]
+        return Query(mode=mode, k=k, vector=query.query_embedding, sparse=sparse,
+                     text=query.query_str,
+                     filter=_filter(query.filters, query.doc_ids, query.node_ids), **options)
+
+    @staticmethod
+    def _result(hits: list[Hit]) -> VectorStoreQueryResult:
+        return VectorStoreQueryResult(nodes=[to_node(h.record) for h in hits],
+                                      similarities=[h.score for h in hits],
+                                      ids=[h.record.id for h in hits])
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        return self._result(self._backend.search(self._query(query, kwargs)))
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        q = await asyncio.to_thread(self._query, query, kwargs)
+        return self._result(await self._backend.asearch(q))
+
+
+class QdrantVectorStore(BackendLlamaStore):
+    """LlamaIndex store over Qdrant. No connection argument: embedded in-memory Qdrant;
+    `path=` on disk; `url=`/`host=` a server; `client=`/`async_client=` existing clients."""
+
+    def __init__(self, collection_name: str = "docs", *, enable_hybrid: bool = False,
+                 sparse_encoder: Any = None, batch_size: int = 64, **backend_options: Any) -> None:
+        from .backends.qdrant import QdrantBackend
+
+        super().__init__(QdrantBackend(collection_name, **backend_options),
+                         enable_hybrid=enable_hybrid, sparse_encoder=sparse_encoder,
+                         batch_size=batch_size)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RagStoresQdrantVectorStore"
+
+
+class WeaviateVectorStore(BackendLlamaStore):
+    """LlamaIndex store over Weaviate. No connection argument: embedded Weaviate;
+    `url=`/`host=` a server or Weaviate Cloud; `client=`/`async_client=`; `tenant=`."""
+
+    def __init__(self, collection_name: str = "Docs", *, enable_hybrid: bool = True,
+                 batch_size: int = 64, **backend_options: Any) -> None:
+        from .backends.weaviate import WeaviateBackend
+
+        super().__init__(WeaviateBackend(collection_name, **backend_options),
+                         enable_hybrid=enable_hybrid, batch_size=batch_size)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RagStoresWeaviateVectorStore"

@@ -7,13 +7,19 @@ names, so sync and async are the same code (the httpx idea, without I/O in the l
 
 Payload layout (the data contract, shared with LlamaIndex and LangChain facades):
 `{"text": ..., "metadata": {...}, "doc_id": <user id>, "ref_doc_id": ..., "relationships": ...}`.
-`content_key` and `metadata_key` open collections written by other integrations
-(langchain-qdrant: "page_content" / "metadata"); see `detect_layout`.
+Collections written by other integrations open without re-ingesting (`layout=`, detected
+from a stored point when "auto"):
+- "langchain" (langchain-qdrant): `{"page_content": ..., "metadata": {...}}`, vector "" or named;
+- "llama" (llama-index-vector-stores-qdrant): metadata flat at the top level, the node as JSON
+  in `_node_content`, `doc_id`/`ref_doc_id` = the source document, vectors unnamed or
+  "text-dense" / "text-sparse".
+New points are written in the collection's own layout, so the other tool still reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -39,6 +45,17 @@ _FUSION = {"rrf": models.Fusion.RRF, "dbsf": models.Fusion.DBSF}
 _PAGE = 256
 
 Plan = Generator[tuple[str, dict[str, Any]], Any, Any]
+LAYOUTS = ("auto", "rag", "langchain", "llama")
+# Payload keys of the llama layout that are not node metadata.
+_LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
+
+
+def detect_layout(payload: dict[str, Any]) -> str:
+    if "_node_content" in payload:
+        return "llama"
+    if "page_content" in payload and "doc_id" not in payload:
+        return "langchain"
+    return "rag"
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,7 @@ class QdrantBackend:
         vector_name: str = "dense",
         sparse_vector_name: str = "sparse",
         distance: str = "cosine",
-        content_key: str = "text",
-        metadata_key: str = "metadata",
+        layout: str = "auto",
         payload_indexes: dict[str, str] | None = None,
         on_disk: bool = False,
         **client_kwargs: Any,
@@ -87,8 +103,9 @@ class QdrantBackend:
         self.vector_name = vector_name
         self.sparse_vector_name = sparse_vector_name
         self.distance = distance
-        self.content_key = content_key
-        self.metadata_key = metadata_key
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+        self.layout = layout
         self.payload_indexes = dict(payload_indexes or {})
         self.on_disk = on_disk
         self._info: Info | None = None
@@ -198,8 +215,22 @@ class QdrantBackend:
     def _load_info(self) -> Plan:
         if self._info is None:
             described = yield "get_collection", {"collection_name": self.collection_name}
-            self._info = self._parse_info(described)
+            info = self._parse_info(described)
+            if self.layout == "auto":
+                points, _ = yield "scroll", {"collection_name": self.collection_name, "limit": 1,
+                                             "with_payload": True, "with_vectors": False}
+                self.layout = detect_layout(points[0].payload or {}) if points else "rag"
+            self._info = info
         return self._info
+
+    @property
+    def metadata_key(self) -> str:
+        """Where metadata sits in the payload ("" = at the top level)."""
+        return "" if self.layout == "llama" else "metadata"
+
+    @property
+    def content_key(self) -> str:
+        return "page_content" if self.layout == "langchain" else "text"
 
     def _parse_info(self, described: Any) -> Info:
         params = described.config.params
@@ -249,6 +280,8 @@ class QdrantBackend:
         }
         self._info = Info(dim=dim, distance=self.distance, sparse=sparse,
                           vector_name=self.vector_name)
+        if self.layout == "auto":
+            self.layout = "rag"
         if not self._is_local():
             indexes = {"doc_id": "keyword", "ref_doc_id": "keyword"}
             indexes.update({self._field(k): v for k, v in self.payload_indexes.items()})
@@ -301,23 +334,28 @@ class QdrantBackend:
         )
 
     def _payload(self, record: Record) -> dict[str, Any]:
-        payload: dict[str, Any] = {self.content_key: record.text, "doc_id": record.id,
-                                   "ref_doc_id": record.ref_doc_id,
-                                   "relationships": record.relationships}
-        if self.metadata_key:
-            payload[self.metadata_key] = record.metadata
-        else:
-            payload = {**record.metadata, **payload}
-        return payload
+        if self.layout == "llama":
+            node = {"id_": record.id, "text": record.text, "metadata": record.metadata,
+                    "relationships": record.relationships or {}, "class_name": "TextNode"}
+            return {**record.metadata, "_node_content": json.dumps(node), "_node_type": "TextNode",
+                    "doc_id": record.ref_doc_id, "document_id": record.ref_doc_id,
+                    "ref_doc_id": record.ref_doc_id}
+        return {self.content_key: record.text, "metadata": record.metadata, "doc_id": record.id,
+                "ref_doc_id": record.ref_doc_id, "relationships": record.relationships}
 
     def _record(self, point: Any) -> Record:
         payload = dict(point.payload or {})
-        text = payload.get(self.content_key, "")
-        if self.metadata_key:
-            metadata = payload.get(self.metadata_key) or {}
+        if self.layout == "llama":
+            node = json.loads(payload.get("_node_content") or "{}")
+            user_id = node.get("id_") or str(point.id)
+            text = node.get("text", "")
+            metadata = {k: v for k, v in payload.items() if k not in _LLAMA_KEYS}
+            relationships = node.get("relationships") or None
         else:
-            reserved = {self.content_key, "doc_id", "ref_doc_id", "relationships"}
-            metadata = {k: v for k, v in payload.items() if k not in reserved}
+            user_id = payload.get("doc_id") or str(point.id)
+            text = payload.get(self.content_key, "")
+            metadata = payload.get("metadata") or {}
+            relationships = payload.get("relationships")
         dense, sparse = None, None
         vec = point.vector
         if isinstance(vec, dict):
@@ -328,10 +366,9 @@ class QdrantBackend:
         elif isinstance(vec, list):
             dense = vec
         return Record(
-            id=str(payload.get("doc_id") or point.id), text=text if isinstance(text, str) else "",
+            id=str(user_id), text=text if isinstance(text, str) else "",
             metadata=dict(metadata), vector=list(dense) if dense is not None else None,
-            sparse=sparse, ref_doc_id=payload.get("ref_doc_id"),
-            relationships=payload.get("relationships"),
+            sparse=sparse, ref_doc_id=payload.get("ref_doc_id"), relationships=relationships,
         )
 
     def _hit(self, point: Any, info: Info) -> Hit:
@@ -361,6 +398,7 @@ class QdrantBackend:
                          "points_selector": models.PointIdsList(points=[to_point_id(i) for i in ids])}
 
     def _delete_where(self, node: Node | Any) -> Plan:
+        yield from self._load_info()
         flt = self._filter(node)
         if flt is None:
             raise ValueError("delete_where needs a filter; use drop() to delete everything")
@@ -371,6 +409,7 @@ class QdrantBackend:
     def _get(self, ids: Sequence[str], with_vectors: bool) -> Plan:
         if not ids:
             return []
+        yield from self._load_info()
         point_ids = [to_point_id(i) for i in ids]
         points = yield "retrieve", {"collection_name": self.collection_name, "ids": point_ids,
                                     "with_payload": True, "with_vectors": with_vectors}
@@ -378,6 +417,7 @@ class QdrantBackend:
         return [by_id[p] for p in dict.fromkeys(point_ids) if p in by_id]
 
     def _scroll(self, node: Node | Any | None, limit: int | None, with_vectors: bool) -> Plan:
+        yield from self._load_info()
         records: list[Record] = []
         offset = None
         while limit is None or len(records) < limit:
@@ -391,6 +431,7 @@ class QdrantBackend:
         return records
 
     def _count(self, node: Node | Any | None) -> Plan:
+        yield from self._load_info()
         result = yield "count", {"collection_name": self.collection_name,
                                  "count_filter": self._filter(node), "exact": True}
         return result.count

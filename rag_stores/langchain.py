@@ -134,7 +134,7 @@ class BackendVectorStore(VectorStore):
         return str(getattr(self.backend, "distance", "cosine"))
 
     # --- writes ---------------------------------------------------------------------------
-    def _prepare_inputs(self, texts: Iterable[str], metadatas: list[dict] | None,
+    def _prepare_inputs(self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None,
                         ids: Sequence[str | None] | None) -> list[Record]:
         texts = list(texts)
         if metadatas is not None and len(metadatas) != len(texts):
@@ -158,8 +158,8 @@ class BackendVectorStore(VectorStore):
             record.sparse = sparse[i] if sparse else None
         return records
 
-    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
-                  ids: list[str | None] | None = None, batch_size: int | None = None,
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None = None, *,
+                  ids: list[str] | None = None, batch_size: int | None = None,
                   **kwargs: Any) -> list[str]:
         records = self._prepare_inputs(texts, metadatas, ids)
         if records and not self.backend.exists():
@@ -168,8 +168,8 @@ class BackendVectorStore(VectorStore):
                  self.backend.upsert, total=len(records), progress=self.progress)
         return [r.id for r in records]
 
-    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
-                         ids: list[str | None] | None = None, batch_size: int | None = None,
+    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None = None, *,
+                         ids: list[str] | None = None, batch_size: int | None = None,
                          **kwargs: Any) -> list[str]:
         records = self._prepare_inputs(texts, metadatas, ids)
         await self._amake_ready()
@@ -325,7 +325,7 @@ class BackendVectorStore(VectorStore):
     # --- construction -------------------------------------------------------------------------
     @classmethod
     def from_texts(cls, texts: list[str], embedding: Embeddings,
-                   metadatas: list[dict] | None = None, *, ids: list[str | None] | None = None,
+                   metadatas: list[dict[str, Any]] | None = None, *, ids: list[str] | None = None,
                    **kwargs: Any) -> Any:
         store = cls(embedding=embedding, **kwargs)  # type: ignore[call-arg]
         store.add_texts(texts, metadatas, ids=ids)
@@ -333,8 +333,8 @@ class BackendVectorStore(VectorStore):
 
     @classmethod
     async def afrom_texts(cls, texts: list[str], embedding: Embeddings,
-                          metadatas: list[dict] | None = None, *,
-                          ids: list[str | None] | None = None, **kwargs: Any) -> Any:
+                          metadatas: list[dict[str, Any]] | None = None, *,
+                          ids: list[str] | None = None, **kwargs: Any) -> Any:
         store = await asyncio.to_thread(lambda: cls(embedding=embedding, **kwargs))  # type: ignore[call-arg]
         await store.aadd_texts(texts, metadatas, ids=ids)
         return store

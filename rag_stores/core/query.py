@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from embedders.sparse import SparseVector
 
@@ -13,7 +13,7 @@ Mode = Literal["dense", "sparse", "hybrid", "mmr", "recommend", "discover"]
 Fusion = Literal["rrf", "dbsf", "ranked", "relative_score"]
 RecommendStrategy = Literal["average_vector", "best_score", "sum_scores"]
 # A recommend/discover example: a stored user id, or a dense vector.
-Example = Union[str, list[float]]
+Example = str | list[float]
 
 
 @dataclass

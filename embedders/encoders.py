@@ -151,7 +151,7 @@ def _instantiate(
         raise ModelNotAvailableError(
             f"Cannot load {model_name}: it is not seeded in {roots}, not in the FastEmbed "
             f"cache {cache}, and {where}. To use it without the hub, {fix}."
-        ) from exc
+        ) from None
 
 
 def _check_text(text: Any) -> str:

@@ -1,0 +1,116 @@
+"""What both filter translators share: rewriting the tree to a few primitives, constants.
+
+`normalize` rewrites every operator into eq / in / gt / gte / lt / lte / text_match /
+exists under And / Or / Not, so each engine's translator handles only those, and the
+derived operators mean exactly the same thing on both engines (ne = not eq, nin = not in,
+contains = eq, any = in, all = and of eq). `And(())` is the constant true and `Or(())`
+the constant false; the translators fold them away (`fold_and`, `fold_or`).
+
+text_match_insensitive: neither Qdrant nor Weaviate has a case-insensitive substring
+match (Qdrant's MatchText is a token match; Weaviate's `like` on a field-tokenized
+property is case-sensitive). It becomes an Or of case-sensitive substring matches over
+every upper/lower spelling of the value, which is exact for simple case mappings but
+grows as 2^letters: above MAX_CASE_VARIANTS spellings it raises UnsupportedError.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from typing import TypeVar
+
+from ..core.filters import RECORD_FIELDS, And, Field, FilterError, Node, Not, Or
+from ..core.query import UnsupportedError
+
+# 256 spellings = 8 letters. Each spelling is one substring condition in the engine.
+MAX_CASE_VARIANTS = 256
+# Operators a record field ($doc_id, $ref_doc_id) takes.
+RECORD_FIELD_OPS = frozenset({"eq", "ne", "in", "nin"})
+
+TRUE: Node = And(())
+FALSE: Node = Or(())
+
+T = TypeVar("T")
+
+
+def record_field(field: Field) -> str | None:
+    """The record field a reserved key names (doc_id, ref_doc_id), None for metadata keys."""
+    if not field.key.startswith("$"):
+        return None
+    name = RECORD_FIELDS.get(field.key)
+    if name is None:
+        raise FilterError(
+            f"filter key {field.key!r} is reserved (keys starting with '$'); "
+            f"record fields are {sorted(RECORD_FIELDS)}"
+        )
+    if field.op not in RECORD_FIELD_OPS:
+        raise FilterError(f"operator {field.op!r} is not supported on record field {field.key!r}")
+    return name
+
+
+def case_variants(value: str, limit: int = MAX_CASE_VARIANTS) -> list[str]:
+    """Every spelling of `value` with each letter in lower or upper case."""
+    options = []
+    for ch in value:
+        spellings = {ch} | {c for c in (ch.lower(), ch.upper()) if len(c) == 1}
+        options.append(sorted(spellings))
+    count = math.prod(len(o) for o in options)
+    if count > limit:
+        raise UnsupportedError(
+            f"text_match_insensitive on {value!r}: neither engine matches substrings ignoring "
+            f"case natively; it is emulated with one condition per upper/lower spelling, and "
+            f"this value has {count} (limit {limit}). Use a shorter value or text_match."
+        )
+    return ["".join(p) for p in itertools.product(*options)]
+
+
+def normalize(node: Node) -> Node:
+    """The same filter using only eq, in, range, text_match and exists (see module doc)."""
+    if isinstance(node, And):
+        return And(tuple(normalize(c) for c in node.children))
+    if isinstance(node, Or):
+        return Or(tuple(normalize(c) for c in node.children))
+    if isinstance(node, Not):
+        return Not(normalize(node.child))
+    if not isinstance(node, Field):
+        raise FilterError(f"a filter tree node was expected, got {type(node).__name__}")
+    key, op, value = node.key, node.op, node.value
+    record_field(node)  # rejects unknown reserved keys and operators early
+    if op == "ne":
+        return Not(Field(key, "eq", value))
+    if op == "nin":
+        return Not(Field(key, "in", value)) if value else TRUE
+    if op == "contains":
+        return Field(key, "eq", value)
+    if op == "any":
+        return Field(key, "in", value)
+    if op == "in":
+        return Field(key, "in", value) if value else FALSE
+    if op == "all":
+        return And(tuple(Field(key, "eq", v) for v in value))
+    if op == "text_match_insensitive":
+        return Or(tuple(Field(key, "text_match", v) for v in case_variants(value)))
+    return node
+
+
+def fold_and(parts: Iterable[T | bool]) -> list[T] | bool:
+    """Conditions of an And after constant folding, or the constant it reduces to."""
+    kept: list[T] = []
+    for part in parts:
+        if part is False:
+            return False
+        if part is not True:
+            kept.append(part)  # type: ignore[arg-type]
+    return kept or True
+
+
+def fold_or(parts: Iterable[T | bool]) -> list[T] | bool:
+    """Conditions of an Or after constant folding, or the constant it reduces to."""
+    kept: list[T] = []
+    for part in parts:
+        if part is True:
+            return True
+        if part is not False:
+            kept.append(part)  # type: ignore[arg-type]
+    return kept or False

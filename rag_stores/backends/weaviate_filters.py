@@ -1,0 +1,154 @@
+"""Filter tree -> Weaviate filter (semantics: rag_stores.core.filters; layout: weaviate_layout).
+
+A comparison picks the property of its value's kind: eq "x" reads `md_<key>__s`, eq 3 reads
+`md_<key>__n`, gt "2020-01-01" reads `md_<key>__d`. The record fields DOC_ID / REF_DOC_ID
+read the `doc_id` / `ref_doc_id` properties.
+
+Weaviate refuses a filter on a property the collection does not have, and a key's
+properties appear only once a record wrote a value of that kind. Given the collection's
+property names (`known_properties`), a comparison on a missing property is the constant
+false (nothing holds that value), and constants fold: not false = true, `x or true` = true.
+The result of `to_weaviate` is then:
+- None: the filter matches every record (search without a filter);
+- MATCH_NONE: it matches no record (the backend returns nothing without asking Weaviate,
+  and delete_where deletes nothing);
+- a Weaviate filter otherwise.
+Without `known_properties` every property is assumed to exist.
+
+Operator mapping: eq -> equal (on an array property: holds the value), in -> contains_any,
+range -> greater_than/... (numbers, or datetimes on the DATE[] property), text_match ->
+like("*value*") on the field-tokenized TEXT[] property (case-sensitive substring), exists ->
+`metadata_keys` holds the key (so no null-state index is needed), Not -> Filter.not_ (the
+complement over all objects, so ne / nin select records lacking the field).
+
+What Weaviate cannot do exactly, raised as UnsupportedError: text_match on a value holding
+`*` or `?` (`like` wildcards have no escape), or the U+E000 marker of `encode_text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from weaviate.classes.query import Filter
+from weaviate.collections.classes.filters import _Filters
+
+from ..core.filters import And, Field, FilterError, Node, Not, Or, parse_date
+from ..core.query import UnsupportedError
+from . import weaviate_layout as layout
+from .filter_common import fold_and, fold_or, normalize, record_field
+
+
+class MatchNone:
+    """The filter that matches no record (see module doc)."""
+
+    _instance: MatchNone | None = None
+
+    def __new__(cls) -> MatchNone:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MATCH_NONE"
+
+
+MATCH_NONE = MatchNone()
+_RANGE = {"gt": "greater_than", "gte": "greater_or_equal", "lt": "less_than",
+          "lte": "less_or_equal"}
+
+
+def to_weaviate(node: Node | Any | None,
+                known_properties: Collection[str] | None = None) -> _Filters | MatchNone | None:
+    """Translate a filter tree; a native Weaviate filter passes through untouched."""
+    if node is None or isinstance(node, (_Filters, MatchNone)):
+        return node
+    if not isinstance(node, (Field, And, Or, Not)):
+        raise FilterError(
+            f"a filter tree or a Weaviate filter was expected, got {type(node).__name__} "
+            "(parse dicts with rag_stores.core.filters.from_dict)"
+        )
+    known = None if known_properties is None else set(known_properties)
+    result = _translate(normalize(node), known)
+    if result is True:
+        return None
+    if result is False:
+        return MATCH_NONE
+    return result
+
+
+def _translate(node: Node, known: set[str] | None) -> _Filters | bool:
+    if isinstance(node, And):
+        parts = fold_and(_translate(c, known) for c in node.children)
+        return parts if isinstance(parts, bool) else _one(parts, Filter.all_of)
+    if isinstance(node, Or):
+        parts = fold_or(_translate(c, known) for c in node.children)
+        return parts if isinstance(parts, bool) else _one(parts, Filter.any_of)
+    if isinstance(node, Not):
+        inner = _translate(node.child, known)
+        return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
+    return _field(node, known)
+
+
+def _one(parts: list[_Filters], combine: Any) -> _Filters:
+    return parts[0] if len(parts) == 1 else combine(parts)
+
+
+def _kind(value: Any) -> str:
+    kind = layout.value_kind(value)
+    assert kind is not None  # Field accepts scalars only
+    return kind
+
+
+def _field(field: Field, known: set[str] | None) -> _Filters | bool:
+    key, op, value = field.key, field.op, field.value
+    record = record_field(field)
+
+    def prop(kind: str) -> str | None:
+        if record is not None:
+            return record if kind == "s" else None  # record fields hold strings only
+        name = layout.property_for_key(key, kind)
+        return name if known is None or name in known else None
+
+    if op == "eq":
+        name = prop(_kind(value))
+        return False if name is None else Filter.by_property(name).equal(_stored(value))
+    if op == "in":
+        by_kind: dict[str, list[Any]] = {}
+        for v in value:
+            by_kind.setdefault(_kind(v), []).append(_stored(v))
+        parts: list[_Filters | bool] = []
+        for kind, values in by_kind.items():
+            name = prop(kind)
+            parts.append(False if name is None else Filter.by_property(name).contains_any(values))
+        folded = fold_or(parts)
+        return folded if isinstance(folded, bool) else _one(folded, Filter.any_of)
+    if op in _RANGE:
+        operand: Any = parse_date(value) if isinstance(value, str) else float(value)
+        name = prop("d" if isinstance(value, str) else "n")
+        if name is None:
+            return False
+        return getattr(Filter.by_property(name), _RANGE[op])(operand)
+    if op == "text_match":
+        if "*" in value or "?" in value or layout.MARK in value:
+            raise UnsupportedError(
+                f"text_match on {key!r} with {value!r}: Weaviate's like has no escape for the "
+                "wildcards * and ?"
+            )
+        name = prop("s")
+        return False if name is None else Filter.by_property(name).like(f"*{value}*")
+    if op == "exists":
+        if known is not None and layout.METADATA_KEYS not in known:
+            return not value
+        holds = Filter.by_property(layout.METADATA_KEYS).equal(layout.encode_text(key))
+        return holds if value else Filter.not_(holds)
+    raise FilterError(f"operator {op!r} on {key!r} has no Weaviate translation")
+
+
+def _stored(value: Any) -> Any:
+    """A filter operand in the form the layout stores it."""
+    if isinstance(value, str):
+        return layout.encode_text(value)
+    if isinstance(value, bool):
+        return value
+    return float(value)

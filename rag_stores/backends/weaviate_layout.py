@@ -1,0 +1,207 @@
+"""How a record is laid out as Weaviate properties (persisted: change only with a migration).
+
+Fixed properties (RESERVED; created with the collection, `base_properties()`):
+
+| property             | type            | holds |
+|----------------------|-----------------|-------|
+| `text`               | TEXT (word)     | the text, BM25-searchable |
+| `doc_id`             | TEXT (field)    | the user's id (points use `core.ids.to_point_id`) |
+| `ref_doc_id`         | TEXT (field)    | LlamaIndex ref_doc_id, absent when None |
+| `metadata_json`      | TEXT, no index  | `json.dumps(metadata)`: the exact copy every read returns |
+| `relationships_json` | TEXT, no index  | LlamaIndex relationships as JSON, absent when None |
+| `metadata_keys`      | TEXT[] (field)  | the metadata keys that hold a value (not null, not []): `exists` filters |
+
+Filterable metadata: each metadata key gets up to four properties, one per value kind,
+all arrays so that a scalar and a list behave alike (eq on a list = "holds the value"):
+
+| kind | property              | type        | values |
+|------|-----------------------|-------------|--------|
+| `s`  | `md_<stem>__s`        | TEXT[] (field tokenization, exact) | strings |
+| `n`  | `md_<stem>__n`        | NUMBER[]    | ints and floats (1 == 1.0, as in JSON) |
+| `b`  | `md_<stem>__b`        | BOOL[]      | bools |
+| `d`  | `md_<stem>__d`        | DATE[]      | strings that are ISO 8601 dates (`core.filters.parse_date`), in UTC; also kept in `__s` |
+
+A value goes to the property of its kind; a list is split by element kind, so a key that is
+a number in one record and a string in another never breaks Weaviate's fixed property types.
+Nested dicts, nested lists and nulls are not filterable on Weaviate (only in metadata_json);
+`metadata_keys` still records the key as present.
+
+`<stem>` (`key_stem`): the key lowercased, every character outside [a-z0-9_] replaced by
+"_", truncated to 64 characters; when that changed anything, "_" + 8 hex digits of the key's
+SHA-256 are appended. Weaviate property names are case-insensitively unique, hence the
+lowercasing; the hash keeps "Year", "year" and "ye ar" apart. User properties all start with
+`md_`, reserved ones never do, so they cannot collide.
+
+Strings in `__s`, `doc_id`, `ref_doc_id` and `metadata_keys` pass through `encode_text`:
+field tokenization trims surrounding whitespace, which would make " x" equal "x", so a string
+with surrounding whitespace (or starting/ending with the marker U+E000) is wrapped in U+E000
+markers; `decode_text` undoes it. Other strings are stored as they are.
+
+Properties are never created by Weaviate's auto-schema (it would pick word tokenization):
+the backend adds `property_definition(name)` for new names before inserting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import timezone
+from typing import Any
+
+from weaviate.classes.config import DataType, Property, Tokenization
+
+from ..core.filters import parse_date
+
+TEXT = "text"
+DOC_ID = "doc_id"
+REF_DOC_ID = "ref_doc_id"
+METADATA_JSON = "metadata_json"
+RELATIONSHIPS_JSON = "relationships_json"
+METADATA_KEYS = "metadata_keys"
+RESERVED = frozenset({TEXT, DOC_ID, REF_DOC_ID, METADATA_JSON, RELATIONSHIPS_JSON, METADATA_KEYS})
+PREFIX = "md_"
+KINDS = {"s": DataType.TEXT_ARRAY, "n": DataType.NUMBER_ARRAY, "b": DataType.BOOL_ARRAY,
+         "d": DataType.DATE_ARRAY}
+MARK = "\ue000"
+_STEM_MAX = 64
+_UNSAFE = re.compile(r"[^a-z0-9_]")
+
+
+def key_stem(key: str) -> str:
+    """The deterministic, GraphQL-safe part of a metadata key's property names."""
+    stem = _UNSAFE.sub("_", key.lower())[:_STEM_MAX]
+    if stem != key:
+        stem += "_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+    return stem
+
+
+def property_for_key(key: str, kind: str) -> str:
+    """The property holding values of `kind` ("s", "n", "b", "d") of metadata key `key`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown value kind {kind!r}, expected one of {sorted(KINDS)}")
+    return f"{PREFIX}{key_stem(key)}__{kind}"
+
+
+def value_kind(value: Any) -> str | None:
+    """"b", "n" or "s" for a filterable scalar, None otherwise (null, dict, list, inf)."""
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, int):
+        return "n" if abs(value) < 1e308 else None
+    if isinstance(value, float):
+        return "n" if math.isfinite(value) else None
+    if isinstance(value, str):
+        return "s"
+    return None
+
+
+def encode_text(value: str) -> str:
+    """The stored form of a string: wrapped when field tokenization would trim it."""
+    if value != value.strip() or value.startswith(MARK) or value.endswith(MARK):
+        return f"{MARK}{value}{MARK}"
+    return value
+
+
+def decode_text(value: str) -> str:
+    if len(value) >= 2 and value.startswith(MARK) and value.endswith(MARK):
+        return value[1:-1]
+    return value
+
+
+def date_value(value: str) -> str | None:
+    """RFC 3339 UTC form of an ISO date string (what DATE properties take), else None."""
+    when = parse_date(value)
+    if when is None:
+        return None
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def filterable_properties(metadata: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """`md_*` properties of one record's metadata (see module doc)."""
+    props: dict[str, list[Any]] = {}
+    for key, value in metadata.items():
+        for item in value if isinstance(value, list) else [value]:
+            kind = value_kind(item)
+            if kind is None:
+                continue
+            stored: Any = float(item) if kind == "n" else item
+            if kind == "s":
+                stored = encode_text(item)
+                date = date_value(item)
+                if date is not None:
+                    props.setdefault(property_for_key(key, "d"), []).append(date)
+            props.setdefault(property_for_key(key, kind), []).append(stored)
+    return props
+
+
+def present_keys(metadata: Mapping[str, Any]) -> list[str]:
+    """The `metadata_keys` value: keys holding a value (not null, not an empty list)."""
+    return [encode_text(k) for k, v in metadata.items() if v is not None and v != []]
+
+
+def object_properties(text: str, metadata: Mapping[str, Any], doc_id: str,
+                      ref_doc_id: str | None = None,
+                      relationships: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every property of one record's Weaviate object."""
+    props: dict[str, Any] = {
+        TEXT: text,
+        DOC_ID: encode_text(doc_id),
+        METADATA_JSON: json.dumps(metadata, ensure_ascii=False),
+        METADATA_KEYS: present_keys(metadata),
+        **filterable_properties(metadata),
+    }
+    if ref_doc_id is not None:
+        props[REF_DOC_ID] = encode_text(ref_doc_id)
+    if relationships is not None:
+        props[RELATIONSHIPS_JSON] = json.dumps(relationships, ensure_ascii=False)
+    return props
+
+
+def record_fields(props: Mapping[str, Any]) -> dict[str, Any]:
+    """doc_id, text, metadata, ref_doc_id, relationships read back from an object's properties."""
+    ref = props.get(REF_DOC_ID)
+    rel = props.get(RELATIONSHIPS_JSON)
+    return {
+        "doc_id": decode_text(props[DOC_ID]),
+        "text": props.get(TEXT) or "",
+        "metadata": json.loads(props.get(METADATA_JSON) or "{}"),
+        "ref_doc_id": decode_text(ref) if ref is not None else None,
+        "relationships": json.loads(rel) if rel else None,
+    }
+
+
+def base_properties() -> list[Property]:
+    """The fixed properties a new collection is created with."""
+    return [property_definition(name) for name in
+            (TEXT, DOC_ID, REF_DOC_ID, METADATA_JSON, RELATIONSHIPS_JSON, METADATA_KEYS)]
+
+
+def property_definition(name: str) -> Property:
+    """The Weaviate definition of a reserved or `md_*` property."""
+    field = Tokenization.FIELD
+    if name == TEXT:
+        return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.WORD,
+                        index_searchable=True, index_filterable=True)
+    if name in (DOC_ID, REF_DOC_ID):
+        return Property(name=name, data_type=DataType.TEXT, tokenization=field,
+                        index_searchable=False, index_filterable=True)
+    if name in (METADATA_JSON, RELATIONSHIPS_JSON):
+        return Property(name=name, data_type=DataType.TEXT, index_searchable=False,
+                        index_filterable=False)
+    if name == METADATA_KEYS:
+        return Property(name=name, data_type=DataType.TEXT_ARRAY, tokenization=field,
+                        index_searchable=False, index_filterable=True)
+    kind = name.rpartition("__")[2]
+    if not name.startswith(PREFIX) or kind not in KINDS:
+        raise ValueError(f"{name!r} is not a property of the rag-stores layout")
+    return Property(name=name, data_type=KINDS[kind], index_searchable=False,
+                    index_filterable=True, tokenization=field if kind == "s" else None)
+
+
+def missing_properties(names: Iterable[str], existing: Iterable[str]) -> list[Property]:
+    """Definitions for the names a collection does not have yet (add them before inserting)."""
+    have = set(existing)
+    return [property_definition(n) for n in dict.fromkeys(names) if n not in have]

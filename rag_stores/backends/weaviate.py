@@ -1,0 +1,1055 @@
+"""Weaviate backend: embedded Weaviate, a server, Weaviate Cloud, or clients you pass in.
+
+Like the Qdrant backend, every operation is written once as a plan: a generator that
+yields calls `(target, "dotted.method", kwargs)` and receives their results. `_run`
+drives a plan with the sync `WeaviateClient`, `_arun` with a real `WeaviateAsyncClient`
+(Weaviate's sync and async collection APIs share method names). Only writes differ:
+sync writes go through the client's batching (`collection.batch.fixed_size`), async
+ones through `collection.data.insert_many`; both report every failed object.
+
+Storage (weaviate_layout documents the properties and the mapping of metadata keys):
+- one object per record, uuid = `core.ids.to_point_id(user id)`, the user id in `doc_id`;
+- the dense vector in the named vector `vector_name` (self-provided, no vectorizer);
+- the text in `text`, BM25-indexed: Weaviate ranks keywords itself, so no sparse
+  vector is stored and `has_sparse()` is True when that property is searchable;
+- new metadata keys get their properties (`config.add_property`) before the objects that
+  use them are written, never through Weaviate's auto-schema. The layout gives each value
+  kind its own property, so a key that holds an int in one record and a string in another
+  is not a conflict;
+- the vector size in the collection description (`dim=<n>`): Weaviate's schema has no
+  vector size. Collections made by other tools (no `dim=`) have theirs read from one
+  stored object's vector.
+
+Scores (core/scores.py): dense hits have a higher-is-better similarity: cosine
+`1 - distance`, dot `-distance` (= the dot product), euclid `-sqrt(l2-squared)`,
+manhattan `-distance`; Weaviate's raw distance is kept in `Hit.extra["distance"]`.
+BM25 and hybrid hits carry Weaviate's own score.
+
+Where Weaviate has no server-side equivalent, the work is client-side and said so:
+- mmr: `fetch_k` candidates with vectors by `near_vector`, then `core.mmr.mmr_select`
+  (Weaviate 1.38 accepts a diversity selection but does not apply it);
+- recommend: "average_vector" is one `near_vector` on avg_pos + (avg_pos - avg_neg), as
+  Qdrant computes it; "best_score" and "sum_scores" rescore, client-side with Qdrant's
+  formulas, the candidates found near each positive example (at least one positive is
+  needed). Examples given as ids are looked up, and excluded from the results as Qdrant does;
+- discover: UnsupportedError (Weaviate has no discovery / context search).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import re
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import weaviate
+from weaviate.classes.config import (
+    Configure,
+    ConsistencyLevel,
+    VectorDistances,
+)
+from weaviate.classes.data import DataObject
+from weaviate.classes.query import (
+    BM25Operator,
+    Filter,
+    GroupBy,
+    HybridFusion,
+    MetadataQuery,
+)
+from weaviate.classes.tenants import Tenant
+from weaviate.exceptions import (
+    AuthenticationFailedError,
+    UnexpectedStatusCodeError,
+    WeaviateBaseError,
+    WeaviateInsertManyAllFailedError,
+    WeaviateStartUpError,
+)
+
+from ..core.filters import RANGE_OPERATORS, And, Field, Node, Not, Or
+from ..core.ids import to_point_id
+from ..core.mmr import mmr_select
+from ..core.query import CollectionNotFoundError, Query, UnsupportedError
+from ..core.records import Group, Hit, Record, check_records
+from ..core.scores import DISTANCES
+from . import weaviate_layout as layout
+from .filter_common import normalize, record_field
+from .weaviate_filters import MATCH_NONE, to_weaviate
+
+_DISTANCE = {
+    "cosine": VectorDistances.COSINE,
+    "dot": VectorDistances.DOT,
+    "euclid": VectorDistances.L2_SQUARED,
+    "manhattan": VectorDistances.MANHATTAN,
+}
+_FUSION = {"rrf": HybridFusion.RANKED, "ranked": HybridFusion.RANKED,
+           "relative_score": HybridFusion.RELATIVE_SCORE, "dbsf": HybridFusion.RELATIVE_SCORE}
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,254}")
+_TENANT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DIM_RE = re.compile(r"\bdim=(\d+)\b")
+_CLOUD_SUFFIXES = (".weaviate.cloud", ".weaviate.network", ".weaviate.io")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+# Embedded Weaviate's ports (the client's defaults for connect_to_embedded).
+EMBEDDED_PORT, EMBEDDED_GRPC_PORT = 8079, 50050
+# Objects per request for reads by id, deletes by id and paged scrolls.
+_PAGE = 500
+# What reads return (the md_* properties exist only for filters).
+_RETURNED = [layout.TEXT, layout.DOC_ID, layout.REF_DOC_ID, layout.METADATA_JSON,
+             layout.RELATIONSHIPS_JSON]
+
+Call = tuple[str, str, dict[str, Any]]
+Obj = DataObject[dict[str, Any], None]
+Plan = Generator[Call, Any, Any]
+
+
+class WeaviateWriteError(RuntimeError):
+    """Weaviate refused some objects of a write; `failures` maps user id -> reason."""
+
+    def __init__(self, collection: str, failures: dict[str, str], total: int) -> None:
+        self.failures = failures
+        shown = "; ".join(f"{i!r}: {m}" for i, m in list(failures.items())[:10])
+        more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+        super().__init__(f"Weaviate collection {collection!r} refused {len(failures)} of {total} "
+                         f"records (the others were written): {shown}{more}")
+
+
+def normalize_collection_name(name: str) -> str:
+    """Weaviate's rule: a letter, then letters, digits or '_' (at most 255 characters);
+    the first letter is stored upper-cased, so "docs" and "Docs" are the same collection."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ValueError(
+            f"invalid Weaviate collection name {name!r}: it must start with a letter and hold "
+            "only letters, digits and '_' (at most 255 characters)")
+    return name[0].upper() + name[1:]
+
+
+@dataclass
+class Info:
+    """What the backend needs to know of an existing collection."""
+
+    dim: int | None
+    distance: str
+    # The named vector searched; None for a collection with one unnamed (legacy) vector.
+    target: str | None
+    multi_tenant: bool
+    properties: dict[str, Any]  # property name -> DataType
+    searchable: bool  # the text property is BM25-indexed
+
+
+class WeaviateBackend:
+    """The `Backend` protocol over Weaviate. Closes only the clients it opened itself.
+
+    Connection, by what is given:
+    - nothing: embedded Weaviate (this project's server binary, see weaviate_server), data
+      under `persistence_path` (default `~/.local/share/rag-stores/weaviate`), ports
+      `port` / `grpc_port` (default 8079 / 50050; an instance already listening there is
+      reused, not restarted);
+    - `url=`: a server ("http://host:8080"; gRPC on `grpc_port`, default 50051, or 443 for
+      https) or, for https hosts under weaviate.cloud / weaviate.network, Weaviate Cloud;
+    - `host=` (+ `port=`, `grpc_port=`): a plain-http server;
+    - `client=` / `async_client=`: clients you opened; async methods need `async_client`
+      (the sync client's connection settings are private to weaviate-client).
+    `api_key=` and `headers=` apply to the connections the backend opens itself.
+
+    `tenant=`: the collection is created multi-tenant and the tenant on first write;
+    every read and write stays in that tenant, and `drop()` removes the tenant only.
+    `index="flat"` gives exact brute-force search instead of HNSW.
+    """
+
+    builtin_bm25 = True
+
+    def __init__(
+        self,
+        collection_name: str = "Docs",
+        *,
+        url: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        grpc_port: int | None = None,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        client: weaviate.WeaviateClient | None = None,
+        async_client: weaviate.WeaviateAsyncClient | None = None,
+        persistence_path: str | None = None,
+        vector_name: str = "dense",
+        tenant: str | None = None,
+        consistency_level: str | ConsistencyLevel | None = None,
+        distance: str = "cosine",
+        index: str = "hnsw",
+        batch_size: int = 100,
+    ) -> None:
+        if distance not in DISTANCES:
+            raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
+        if index not in ("hnsw", "flat"):
+            raise ValueError(f"index must be 'hnsw' or 'flat', got {index!r}")
+        if tenant is not None and (not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant)):
+            raise ValueError(f"invalid Weaviate tenant name {tenant!r}: 1 to 64 letters, digits, "
+                             "'_' or '-'")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.collection_name = normalize_collection_name(collection_name)
+        self.vector_name = vector_name
+        self.tenant = tenant
+        self.consistency_level = (ConsistencyLevel(consistency_level.upper())
+                                  if isinstance(consistency_level, str) else consistency_level)
+        self.distance = distance
+        self.index = index
+        self.batch_size = batch_size
+        self._info: Info | None = None
+        self._tenant_ready = False
+        self._lock = threading.Lock()
+        self._client = client
+        self._aclient = async_client
+        self._owns_client = self._owns_aclient = False
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._spec: dict[str, Any] | None = None
+        if client is None and async_client is None:
+            self._spec = _connection_spec(url, host, port, grpc_port, api_key, headers,
+                                          persistence_path)
+            if self._spec["kind"] == "embedded":
+                # Starting the server is synchronous; do it now rather than inside a loop.
+                self.client  # noqa: B018
+
+    # --- clients ------------------------------------------------------------------
+    @property
+    def supports_sync(self) -> bool:
+        return self._client is not None or self._spec is not None
+
+    @property
+    def client(self) -> weaviate.WeaviateClient:
+        """The sync client, opened on first use when the backend connects itself."""
+        if self._client is None:
+            if self._spec is None:
+                raise RuntimeError(
+                    "this backend was given only a WeaviateAsyncClient: use the async methods, "
+                    "or pass client=WeaviateClient too")
+            with self._lock:
+                if self._client is None:
+                    self._client = _open_sync(self._spec)
+                    self._owns_client = True
+        return self._client
+
+    async def _async_client(self) -> weaviate.WeaviateAsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._aclient is None:
+            if self._spec is None:
+                raise RuntimeError(
+                    "this backend was given only a sync WeaviateClient: pass "
+                    "async_client=WeaviateAsyncClient (weaviate.use_async_with_local(...) etc.) "
+                    "to use the async methods")
+            aclient = _new_async(self._spec)
+            try:
+                await aclient.connect()
+            except WeaviateBaseError as exc:
+                raise _connect_error(self._spec, exc) from exc
+            self._aclient, self._owns_aclient, self._aloop = aclient, True, loop
+        elif self._owns_aclient and self._aloop is not loop:
+            raise RuntimeError("this backend's async client was opened in another event loop; "
+                               "await backend.aclose() there first")
+        return self._aclient
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+        if self._owns_client:
+            self._client, self._owns_client = None, False
+
+    async def aclose(self) -> None:
+        if self._owns_aclient and self._aclient is not None:
+            await self._aclient.close()
+            self._aclient, self._owns_aclient, self._aloop = None, False, None
+        self.close()
+
+    # --- drivers --------------------------------------------------------------------
+    def _target(self, client: Any, target: str) -> Any:
+        if target == "client":
+            return client
+        collection = client.collections.use(self.collection_name)
+        if target == "schema":
+            return collection
+        if self.tenant is not None:
+            collection = collection.with_tenant(self.tenant)
+        if self.consistency_level is not None:
+            collection = collection.with_consistency_level(self.consistency_level)
+        return collection
+
+    @staticmethod
+    def _method(obj: Any, path: str) -> Any:
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def _run(self, plan: Plan) -> Any:
+        client = self.client
+        try:
+            call = next(plan)
+            while True:
+                target, path, kwargs = call
+                try:
+                    if target == "write":
+                        result = self._write_sync(client, kwargs["objects"])
+                    else:
+                        result = self._method(self._target(client, target), path)(**kwargs)
+                except Exception as exc:  # handed to the plan, which may handle it
+                    call = plan.throw(self._translate(exc))
+                else:
+                    call = plan.send(result)
+        except StopIteration as stop:
+            return stop.value
+
+    async def _arun(self, plan: Plan) -> Any:
+        aclient = await self._async_client()
+        try:
+            call = next(plan)
+            while True:
+                target, path, kwargs = call
+                try:
+                    if target == "write":
+                        result = await self._write_async(aclient, kwargs["objects"])
+                    else:
+                        result = self._method(self._target(aclient, target), path)(**kwargs)
+                        if inspect.isawaitable(result):
+                            result = await result
+                except Exception as exc:
+                    call = plan.throw(self._translate(exc))
+                else:
+                    call = plan.send(result)
+        except StopIteration as stop:
+            return stop.value
+
+    def _write_sync(self, client: Any, objects: list[Obj]) -> list[tuple[str, str]]:
+        collection = self._target(client, "collection")
+        with collection.batch.fixed_size(batch_size=self.batch_size) as batch:
+            for obj in objects:
+                batch.add_object(properties=obj.properties, vector=obj.vector, uuid=obj.uuid)
+        return [(str(f.object_.uuid), f.message) for f in collection.batch.failed_objects]
+
+    async def _write_async(self, aclient: Any, objects: list[Obj]) -> list[tuple[str, str]]:
+        collection = self._target(aclient, "collection")
+        failures: list[tuple[str, str]] = []
+        for start in range(0, len(objects), self.batch_size):
+            chunk = objects[start:start + self.batch_size]
+            try:
+                result = await collection.data.insert_many(chunk)
+            except WeaviateInsertManyAllFailedError as exc:
+                failures += [(str(o.uuid), str(exc)) for o in chunk]
+                continue
+            failures += [(str(chunk[i].uuid), e.message) for i, e in result.errors.items()]
+        return failures
+
+    def _translate(self, exc: Exception) -> Exception:
+        text = str(exc)
+        if "could not find class" in text or (
+                isinstance(exc, UnexpectedStatusCodeError) and exc.status_code == 404):
+            self._info, self._tenant_ready = None, False
+            return CollectionNotFoundError(
+                f"Weaviate collection {self.collection_name!r} does not exist")
+        if "tenant not found" in text:
+            self._tenant_ready = False
+            return CollectionNotFoundError(
+                f"Weaviate collection {self.collection_name!r} has no tenant {self.tenant!r} "
+                "yet (it is created on the first write)")
+        if isinstance(exc, WeaviateBaseError) and "has multi-tenancy enabled" in text:
+            return ValueError(f"Weaviate collection {self.collection_name!r} is multi-tenant: "
+                              "pass tenant=")
+        return exc
+
+    # --- collection plans -------------------------------------------------------------
+    def _exists(self) -> Plan:
+        found = yield "client", "collections.exists", {"name": self.collection_name}
+        if not found:
+            self._info, self._tenant_ready = None, False
+            return False
+        if self.tenant is None or self._tenant_ready:
+            return True
+        yield from self._load_info()  # checks the collection is multi-tenant
+        self._tenant_ready = bool((yield "schema", "tenants.exists", {"tenant": self.tenant}))
+        return self._tenant_ready
+
+    def _load_info(self, refresh: bool = False) -> Plan:
+        if self._info is None or refresh:
+            config = yield "schema", "config.get", {}
+            info = self._parse_info(config)
+            if info.dim is None:  # a collection made by another tool: read one vector
+                try:
+                    found = yield "collection", "query.fetch_objects", {
+                        "limit": 1, "include_vector": [info.target] if info.target else True}
+                except CollectionNotFoundError:
+                    found = None
+                for obj in getattr(found, "objects", []):
+                    vector = obj.vector.get(info.target or "default")
+                    info.dim = len(vector) if vector else None
+            self._info = info
+        return self._info
+
+    def _parse_info(self, config: Any) -> Info:
+        named = config.vector_config or {}
+        if self.vector_name in named:
+            target: str | None = self.vector_name
+        elif len(named) == 1:  # adopt a collection with one differently named vector
+            target = self.vector_name = next(iter(named))
+        elif not named:
+            target = None
+        else:
+            raise ValueError(f"Weaviate collection {self.collection_name!r} has vectors "
+                             f"{sorted(named)}, none named {self.vector_name!r}: pass vector_name=")
+        index = named[target].vector_index_config if target else config.vector_index_config
+        metric = getattr(index, "distance_metric", VectorDistances.COSINE)
+        distance = next((k for k, v in _DISTANCE.items() if v == metric), None)
+        if distance is None:
+            raise UnsupportedError(f"Weaviate collection {self.collection_name!r} uses distance "
+                                   f"{metric}, which this backend does not map")
+        match = _DIM_RE.search(config.description or "")
+        multi_tenant = bool(config.multi_tenancy_config.enabled)
+        if multi_tenant and self.tenant is None:
+            raise ValueError(f"Weaviate collection {self.collection_name!r} is multi-tenant: "
+                             "pass tenant=")
+        if self.tenant is not None and not multi_tenant:
+            raise ValueError(f"Weaviate collection {self.collection_name!r} is not multi-tenant; "
+                             f"it cannot hold tenant {self.tenant!r}")
+        props = {p.name: p.data_type for p in config.properties}
+        searchable = any(p.name == layout.TEXT and p.index_searchable for p in config.properties)
+        return Info(dim=int(match.group(1)) if match else None, distance=distance, target=target,
+                    multi_tenant=multi_tenant, properties=props, searchable=searchable)
+
+    def _create_args(self, dim: int) -> dict[str, Any]:
+        index_factory = Configure.VectorIndex.flat if self.index == "flat" else Configure.VectorIndex.hnsw
+        return {
+            "name": self.collection_name,
+            "description": f"rag-stores collection; vector {self.vector_name!r} dim={dim}",
+            "vector_config": [Configure.Vectors.self_provided(
+                name=self.vector_name,
+                vector_index_config=index_factory(distance_metric=_DISTANCE[self.distance]))],
+            "properties": layout.base_properties(),
+            "multi_tenancy_config": Configure.multi_tenancy(
+                enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)
+            if self.tenant is not None else None,
+        }
+
+    def _ensure(self, dim: int, sparse: bool) -> Plan:
+        if (yield "client", "collections.exists", {"name": self.collection_name}):
+            info = yield from self._load_info()
+            if (info.dim is not None and info.dim != dim) or info.distance != self.distance:
+                raise ValueError(
+                    f"Weaviate collection {self.collection_name!r} holds {info.dim}-dim "
+                    f"{info.distance} vectors; this store has {dim}-dim {self.distance} vectors. "
+                    "Use another collection_name or the matching embedding.")
+            if sparse and not info.searchable:
+                raise ValueError(f"Weaviate collection {self.collection_name!r} has no "
+                                 f"BM25-indexed text property {layout.TEXT!r}")
+        else:
+            try:
+                yield "client", "collections.create", self._create_args(dim)
+            except WeaviateBaseError as exc:
+                if "already exists" not in str(exc):  # else: created meanwhile by another writer
+                    raise ValueError(f"Weaviate refused to create collection "
+                                     f"{self.collection_name!r}: {exc}") from exc
+            info = yield from self._load_info(refresh=True)
+        yield from self._ensure_tenant()
+        return info
+
+    def _ensure_tenant(self) -> Plan:
+        if self.tenant is None or self._tenant_ready:
+            return
+        if not (yield "schema", "tenants.exists", {"tenant": self.tenant}):
+            try:
+                yield "schema", "tenants.create", {"tenants": [Tenant(name=self.tenant)]}
+            except WeaviateBaseError as exc:
+                if "already exists" not in str(exc):
+                    raise
+        self._tenant_ready = True
+
+    def _ensure_properties(self, objects: Sequence[Obj], info: Info) -> Plan:
+        """Add the properties new metadata keys need, before any object is written."""
+        names = dict.fromkeys(name for obj in objects for name in obj.properties)
+        if any(name not in info.properties for name in names):
+            info = yield from self._load_info(refresh=True)  # another writer may have added them
+        for prop in layout.missing_properties(names, info.properties):
+            try:
+                yield "schema", "config.add_property", {"prop": prop}
+            except WeaviateBaseError as exc:
+                if "already exists" not in str(exc):
+                    raise ValueError(f"Weaviate refused property {prop.name!r} in collection "
+                                     f"{self.collection_name!r}: {exc}") from exc
+            info.properties[prop.name] = prop.dataType
+
+    def _dimension(self) -> Plan:
+        if not (yield from self._exists()):
+            return None
+        return (yield from self._load_info()).dim
+
+    def _has_sparse(self) -> Plan:
+        if not (yield "client", "collections.exists", {"name": self.collection_name}):
+            return False
+        return (yield from self._load_info()).searchable
+
+    def _drop(self) -> Plan:
+        self._info, self._tenant_ready = None, False
+        if self.tenant is None:
+            yield "client", "collections.delete", {"name": self.collection_name}
+        elif (yield "client", "collections.exists", {"name": self.collection_name}):
+            yield "schema", "tenants.remove", {"tenants": [self.tenant]}
+
+    # --- conversions ----------------------------------------------------------------------
+    def _where(self, node: Node | Any | None) -> Plan:
+        """The Weaviate filter for a tree (None: everything, MATCH_NONE: nothing).
+
+        The translator needs the collection's property names; they are re-read first
+        when the tree names one this backend has not seen (another writer may have added it).
+        """
+        if node is None:
+            return None
+        info = yield from self._load_info()
+        if isinstance(node, (Field, And, Or, Not)) and \
+                any(name not in info.properties for name in _needed_properties(normalize(node))):
+            info = yield from self._load_info(refresh=True)
+        return to_weaviate(node, info.properties)
+
+    def _object(self, record: Record, info: Info) -> Obj:
+        vector = list(record.vector or [])
+        props = layout.object_properties(record.text, record.metadata, record.id,
+                                         record.ref_doc_id, record.relationships)
+        obj: Obj = DataObject(properties=props, uuid=to_point_id(record.id),
+                              vector={info.target: vector} if info.target else vector)
+        return obj
+
+    def _record(self, obj: Any, info: Info) -> Record:
+        fields = layout.record_fields(obj.properties)
+        vector = (obj.vector or {}).get(info.target or "default")
+        return Record(id=fields["doc_id"], text=fields["text"], metadata=fields["metadata"],
+                      vector=list(vector) if vector is not None else None,
+                      ref_doc_id=fields["ref_doc_id"], relationships=fields["relationships"])
+
+    def _score(self, distance: float) -> float:
+        if self.distance == "cosine":
+            return 1.0 - distance
+        if self.distance == "euclid":
+            return -math.sqrt(max(distance, 0.0))
+        return -distance  # dot (Weaviate's dot distance is the negated product), manhattan
+
+    def _max_distance(self, threshold: float) -> float | None:
+        """The Weaviate distance at or under which the score is >= threshold (None: none is)."""
+        if self.distance == "cosine":
+            return 1.0 - threshold
+        if self.distance == "euclid":
+            return threshold * threshold if threshold <= 0 else None
+        if self.distance == "manhattan" and threshold > 0:
+            return None
+        return -threshold
+
+    def _hit(self, obj: Any, info: Info) -> Hit:
+        record = self._record(obj, info)
+        extra: dict[str, Any] = {"uuid": str(obj.uuid)}
+        if obj.metadata.distance is not None:
+            extra["distance"] = obj.metadata.distance
+            score = self._score(obj.metadata.distance)
+        else:
+            score = float(obj.metadata.score or 0.0)
+        return Hit(record, score, extra)
+
+    def _similarities(self, vectors: np.ndarray, example: np.ndarray) -> np.ndarray:
+        """Our score of each vector against an example, as the server would give it."""
+        if self.distance == "cosine":
+            norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(example)), 1e-12)
+            return (vectors @ example) / np.clip(norms, 1e-12, None)
+        if self.distance == "dot":
+            return vectors @ example
+        if self.distance == "euclid":
+            return -np.linalg.norm(vectors - example, axis=1)
+        return -np.abs(vectors - example).sum(axis=1)
+
+    # --- write plans --------------------------------------------------------------------
+    def _upsert(self, records: Sequence[Record]) -> Plan:
+        if not records:
+            return
+        check_records(records)
+        missing = [r.id for r in records if r.vector is None]
+        if missing:
+            raise ValueError(f"records {missing[:5]} have no vector; Weaviate stores "
+                             "self-provided vectors only")
+        dim = len(records[0].vector or [])
+        check_records(records, dim)
+        info = self._info
+        if info is None or (self.tenant is not None and not self._tenant_ready):
+            info = yield from self._ensure(dim, False)
+        check_records(records, info.dim)
+        # The last record of an id wins, as it would written one after the other.
+        by_uuid = {to_point_id(r.id): r for r in records}
+        objects = [self._object(r, info) for r in by_uuid.values()]
+        yield from self._ensure_properties(objects, info)
+        failures = yield "write", "", {"objects": objects}
+        if failures:
+            raise WeaviateWriteError(self.collection_name, {
+                by_uuid[u].id if u in by_uuid else u: m for u, m in failures}, len(objects))
+        if info.dim is None:
+            info.dim = dim
+
+    def _delete(self, ids: Sequence[str]) -> Plan:
+        yield from self._load_info()  # a missing collection is an error, as on Qdrant
+        uuids = list(dict.fromkeys(to_point_id(i) for i in ids))
+        for start in range(0, len(uuids), _PAGE):
+            yield from self._delete_many(Filter.by_id().contains_any(uuids[start:start + _PAGE]))
+
+    def _delete_many(self, where: Any) -> Plan:
+        while True:  # the server deletes at most QUERY_MAXIMUM_RESULTS objects per call
+            result = yield "collection", "data.delete_many", {"where": where}
+            if result.failed:
+                raise RuntimeError(f"Weaviate failed to delete {result.failed} of "
+                                   f"{result.matches} objects in {self.collection_name!r}")
+            if not result.successful:
+                return
+
+    def _delete_where(self, node: Node | Any) -> Plan:
+        if node is None:
+            raise ValueError("delete_where needs a filter; use drop() to delete everything")
+        where = yield from self._where(node)
+        if where is None:  # the filter holds for every record
+            where = Filter.by_id().not_equal(to_point_id("rag-stores: no such record"))
+        if where is not MATCH_NONE:
+            yield from self._delete_many(where)
+
+    # --- read plans -----------------------------------------------------------------------
+    def _fetch_args(self, info: Info, with_vectors: bool) -> dict[str, Any]:
+        return {"include_vector": ([info.target] if info.target else True) if with_vectors
+                else False, "return_properties": _RETURNED}
+
+    def _get(self, ids: Sequence[str], with_vectors: bool) -> Plan:
+        info = yield from self._load_info()
+        uuids = list(dict.fromkeys(to_point_id(i) for i in ids))
+        found: dict[str, Record] = {}
+        for start in range(0, len(uuids), _PAGE):
+            chunk = uuids[start:start + _PAGE]
+            result = yield "collection", "query.fetch_objects", {
+                "filters": Filter.by_id().contains_any(chunk), "limit": len(chunk),
+                **self._fetch_args(info, with_vectors)}
+            found.update((str(o.uuid), self._record(o, info)) for o in result.objects)
+        return [found[u] for u in uuids if u in found]
+
+    def _scroll(self, node: Node | Any | None, limit: int | None, with_vectors: bool) -> Plan:
+        info = yield from self._load_info()
+        where = yield from self._where(node)
+        records: list[Record] = []
+        after = None
+        while where is not MATCH_NONE and (limit is None or len(records) < limit):
+            page = _PAGE if limit is None else min(_PAGE, limit - len(records))
+            args = {"limit": page, **self._fetch_args(info, with_vectors)}
+            if where is None:  # the cursor API; Weaviate refuses it with a filter
+                args["after"] = after
+            else:  # offsets: at most QUERY_MAXIMUM_RESULTS records (a server error beyond)
+                args.update(filters=where, offset=len(records))
+            result = yield "collection", "query.fetch_objects", args
+            records.extend(self._record(o, info) for o in result.objects)
+            if len(result.objects) < page:
+                break
+            after = result.objects[-1].uuid
+        return records
+
+    def _count(self, node: Node | Any | None) -> Plan:
+        where = yield from self._where(node)
+        if where is MATCH_NONE:
+            return 0
+        if node is None:
+            yield from self._load_info()
+        result = yield "collection", "aggregate.over_all", {"total_count": True, "filters": where}
+        return int(result.total_count or 0)
+
+    def _vectors_of(self, examples: Sequence[Any]) -> Plan:
+        """Dense vectors of recommend examples: vectors as given, ids looked up."""
+        ids = [e for e in examples if isinstance(e, str)]
+        found = {}
+        if ids:
+            found = {r.id: r.vector for r in (yield from self._get(ids, True))}
+        vectors = []
+        for example in examples:
+            if isinstance(example, str):
+                if found.get(example) is None:
+                    raise ValueError(f"recommend example id {example!r} is not in Weaviate "
+                                     f"collection {self.collection_name!r}")
+                vectors.append(found[example])
+            else:
+                vectors.append(list(example))
+        return np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
+
+    def _search_args(self, query: Query, info: Info, where: Any) -> tuple[str, dict[str, Any]]:
+        """The query method and its arguments for dense, sparse and hybrid searches."""
+        mode = query.mode
+        args: dict[str, Any] = {"limit": query.k, "offset": query.offset or None,
+                                "filters": where, **self._fetch_args(info, query.with_vectors)}
+        if mode in ("dense", "hybrid") and query.vector is None:
+            raise ValueError(f"{mode} search needs a query vector")
+        if mode in ("sparse", "hybrid") and not query.text:
+            raise ValueError(f"{mode} search on Weaviate needs the query text (Query.text): "
+                             "Weaviate ranks keywords with its own BM25 index")
+        if mode in ("sparse", "hybrid") and not info.searchable:
+            raise UnsupportedError(f"{mode} search needs a BM25-indexed text property "
+                                   f"{layout.TEXT!r}, which {self.collection_name!r} lacks")
+        operator = getattr(query, "operator", None)
+        if operator not in (None, "and", "or"):
+            raise ValueError(f"operator must be 'and' or 'or', got {operator!r}")
+        bm25_operator = None if operator is None else (
+            BM25Operator.and_() if operator == "and" else BM25Operator.or_(minimum_match=1))
+        if mode == "dense":
+            args.update(near_vector=list(query.vector or []), target_vector=info.target,
+                        return_metadata=MetadataQuery(distance=True))
+            if query.score_threshold is not None:
+                args["distance"] = self._max_distance(query.score_threshold)
+            return "near_vector", args
+        if mode == "sparse":
+            args.update(query=query.text, query_properties=[layout.TEXT],
+                        operator=bm25_operator, return_metadata=MetadataQuery(score=True))
+            return "bm25", args
+        if mode == "hybrid":
+            if query.fusion not in _FUSION:
+                raise ValueError(f"unknown fusion {query.fusion!r}; choose one of {sorted(_FUSION)}")
+            args.update(query=query.text, vector=list(query.vector or []),
+                        target_vector=info.target, query_properties=[layout.TEXT],
+                        alpha=0.5 if query.alpha is None else query.alpha,
+                        fusion_type=_FUSION[query.fusion], bm25_operator=bm25_operator,
+                        return_metadata=MetadataQuery(score=True))
+            return "hybrid", args
+        raise ValueError(f"unknown search mode {mode!r}")
+
+    def _threshold(self, hits: list[Hit], query: Query) -> list[Hit]:
+        if query.score_threshold is None:
+            return hits
+        return [h for h in hits if h.score >= query.score_threshold - 1e-6]
+
+    def _search(self, query: Query) -> Plan:
+        if query.group_by is not None:
+            raise ValueError("grouped queries go through search_groups")
+        if query.mode == "discover":
+            raise UnsupportedError("Weaviate has no discovery / context search; use Qdrant "
+                                   "for mode='discover'")
+        info = yield from self._load_info()
+        where = yield from self._where(query.filter)
+        if where is MATCH_NONE or (query.score_threshold is not None and query.mode == "dense"
+                                   and self._max_distance(query.score_threshold) is None):
+            return []
+        if query.mode == "mmr":
+            return (yield from self._mmr(query, info, where))
+        if query.mode == "recommend":
+            return (yield from self._recommend(query, info, where))
+        method, args = self._search_args(query, info, where)
+        result = yield "collection", f"query.{method}", args
+        return self._threshold([self._hit(o, info) for o in result.objects], query)
+
+    def _nearest(self, vector: Sequence[float], limit: int, where: Any, info: Info,
+                 threshold: float | None) -> Plan:
+        """Candidates with their vectors, for client-side reranking."""
+        if threshold is not None and self._max_distance(threshold) is None:
+            return []
+        result = yield "collection", "query.near_vector", {
+            "near_vector": list(vector), "target_vector": info.target, "limit": limit,
+            "filters": where, **self._fetch_args(info, True),
+            "distance": None if threshold is None else self._max_distance(threshold),
+            "return_metadata": MetadataQuery(distance=True)}
+        return [self._hit(o, info) for o in result.objects]
+
+    def _mmr(self, query: Query, info: Info, where: Any) -> Plan:
+        if query.vector is None:
+            raise ValueError("mmr search needs a query vector")
+        wanted = query.k + query.offset
+        candidates = yield from self._nearest(query.vector, max(query.fetch_k, wanted), where,
+                                              info, query.score_threshold)
+        picked = mmr_select(query.vector, [h.record.vector or [] for h in candidates], wanted,
+                            query.lambda_mult)
+        return _strip([candidates[i] for i in picked][query.offset:], query.with_vectors)
+
+    def _recommend(self, query: Query, info: Info, where: Any) -> Plan:
+        if not query.positive:
+            raise UnsupportedError("recommend on Weaviate needs at least one positive example")
+        positive = yield from self._vectors_of(query.positive)
+        negative = yield from self._vectors_of(query.negative)
+        # Qdrant leaves the examples given by id out of the results; so do we.
+        example_ids = [to_point_id(e) for e in (*query.positive, *query.negative)
+                       if isinstance(e, str)]
+        if example_ids:
+            not_examples = Filter.by_id().contains_none(example_ids)
+            where = not_examples if where is None else (where & not_examples)
+        wanted = query.k + query.offset
+        if query.strategy == "average_vector":
+            avg = positive.mean(axis=0)
+            target = avg + (avg - negative.mean(axis=0)) if len(negative) else avg
+            hits = yield from self._nearest(target, wanted, where, info, query.score_threshold)
+        elif query.strategy in ("best_score", "sum_scores"):
+            pool: dict[str, Hit] = {}
+            for vector in positive:
+                found = yield from self._nearest(vector, max(query.fetch_k, wanted), where, info,
+                                                 None)
+                pool.update((h.extra["uuid"], h) for h in found)
+            hits = list(pool.values())
+            if hits:
+                vectors = np.asarray([h.record.vector for h in hits], dtype=np.float64)
+                scores = self._recommend_scores(vectors, positive, negative, query.strategy)
+                for hit, score in zip(hits, scores, strict=True):
+                    hit.score = float(score)
+                    hit.extra.pop("distance", None)
+            hits = self._threshold(sorted(hits, key=lambda h: -h.score), query)
+        else:
+            raise ValueError(f"unknown recommend strategy {query.strategy!r}")
+        return _strip(hits[query.offset:wanted], query.with_vectors)
+
+    def _recommend_scores(self, vectors: np.ndarray, positive: np.ndarray, negative: np.ndarray,
+                          strategy: str) -> np.ndarray:
+        """Qdrant's best_score / sum_scores, over this backend's similarities."""
+        pos = np.array([self._similarities(vectors, e) for e in positive])
+        neg = np.array([self._similarities(vectors, e) for e in negative]) if len(negative) \
+            else np.full((1, len(vectors)), -np.inf if strategy == "best_score" else 0.0)
+        if strategy == "sum_scores":
+            return pos.sum(axis=0) - neg.sum(axis=0)
+        best_pos, best_neg = pos.max(axis=0), neg.max(axis=0)
+
+        def sigmoid(x: np.ndarray) -> np.ndarray:  # Qdrant's scaled fast sigmoid
+            return 0.5 * (x / (1.0 + np.abs(x)) + 1.0)
+
+        return np.where(best_pos > best_neg, sigmoid(best_pos), -sigmoid(best_neg))
+
+    def _search_groups(self, query: Query) -> Plan:
+        if query.group_by is None:
+            raise ValueError("search_groups needs query.group_by")
+        if query.mode != "dense":
+            raise UnsupportedError(
+                f"grouped search on Weaviate is dense only, not {query.mode!r}: Weaviate's "
+                "group_by returns no scores for keyword or hybrid results")
+        info = yield from self._load_info()
+        where = yield from self._where(query.filter)
+        prop = self._group_property(query.group_by, info)
+        if prop is None:
+            info = yield from self._load_info(refresh=True)
+            prop = self._group_property(query.group_by, info)
+        if prop is None or where is MATCH_NONE:
+            return []  # no record has a value to group by
+        method, args = self._search_args(query, info, where)
+        args.pop("offset")
+        # Weaviate forms the groups from the `limit` best objects.
+        args["limit"] = max(query.fetch_k, query.k * query.group_size * 4)
+        args["group_by"] = GroupBy(prop=prop, number_of_groups=query.k,
+                                   objects_per_group=query.group_size)
+        result = yield "collection", f"query.{method}", args
+        groups = []
+        for name, group in result.groups.items():
+            hits = self._threshold([self._hit(o, info) for o in group.objects], query)
+            if hits:
+                groups.append(Group(key=hits[0].record.metadata.get(query.group_by, name),
+                                    hits=hits))
+        groups.sort(key=lambda g: -g.hits[0].score)
+        return groups[:query.k]
+
+    @staticmethod
+    def _group_property(key: str, info: Info) -> str | None:
+        """The property to group by: the key's strings, else its numbers, else its bools."""
+        for kind in ("s", "n", "b"):
+            name = layout.property_for_key(key, kind)
+            if name in info.properties:
+                return name
+        return None
+
+    # --- the protocol: sync ---------------------------------------------------------------
+    def exists(self) -> bool:
+        return bool(self._run(self._exists()))
+
+    def ensure_collection(self, dim: int, sparse: bool) -> None:
+        self._run(self._ensure(dim, sparse))
+
+    def dimension(self) -> int | None:
+        return self._run(self._dimension())
+
+    def has_sparse(self) -> bool:
+        return bool(self._run(self._has_sparse()))
+
+    def info(self) -> Info:
+        return self._run(self._load_info())
+
+    def drop(self) -> None:
+        self._run(self._drop())
+
+    def count(self, filter: Node | Any | None = None) -> int:
+        return int(self._run(self._count(filter)))
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        self._run(self._upsert(records))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._run(self._delete(ids))
+
+    def delete_where(self, filter: Node | Any) -> None:
+        self._run(self._delete_where(filter))
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        return self._run(self._get(ids, with_vectors))
+
+    def scroll(self, filter: Node | Any | None = None, limit: int | None = None,
+               with_vectors: bool = False) -> list[Record]:
+        return self._run(self._scroll(filter, limit, with_vectors))
+
+    def search(self, query: Query) -> list[Hit]:
+        return self._run(self._search(query))
+
+    def search_groups(self, query: Query) -> list[Group]:
+        return self._run(self._search_groups(query))
+
+    # --- the protocol: async ----------------------------------------------------------------
+    async def aexists(self) -> bool:
+        return bool(await self._arun(self._exists()))
+
+    async def aensure_collection(self, dim: int, sparse: bool) -> None:
+        await self._arun(self._ensure(dim, sparse))
+
+    async def adimension(self) -> int | None:
+        return await self._arun(self._dimension())
+
+    async def ahas_sparse(self) -> bool:
+        return bool(await self._arun(self._has_sparse()))
+
+    async def ainfo(self) -> Info:
+        return await self._arun(self._load_info())
+
+    async def adrop(self) -> None:
+        await self._arun(self._drop())
+
+    async def acount(self, filter: Node | Any | None = None) -> int:
+        return int(await self._arun(self._count(filter)))
+
+    async def aupsert(self, records: Sequence[Record]) -> None:
+        await self._arun(self._upsert(records))
+
+    async def adelete(self, ids: Sequence[str]) -> None:
+        await self._arun(self._delete(ids))
+
+    async def adelete_where(self, filter: Node | Any) -> None:
+        await self._arun(self._delete_where(filter))
+
+    async def aget(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        return await self._arun(self._get(ids, with_vectors))
+
+    async def ascroll(self, filter: Node | Any | None = None, limit: int | None = None,
+                      with_vectors: bool = False) -> list[Record]:
+        return await self._arun(self._scroll(filter, limit, with_vectors))
+
+    async def asearch(self, query: Query) -> list[Hit]:
+        return await self._arun(self._search(query))
+
+    async def asearch_groups(self, query: Query) -> list[Group]:
+        return await self._arun(self._search_groups(query))
+
+
+def _strip(hits: list[Hit], with_vectors: bool) -> list[Hit]:
+    """Drop the vectors fetched for client-side work when the caller did not ask for them."""
+    if not with_vectors:
+        for hit in hits:
+            hit.record.vector = None
+    return hits
+
+
+def _needed_properties(node: Node) -> set[str]:
+    """The property names the translator reads for a normalized tree (weaviate_filters)."""
+    if isinstance(node, (And, Or)):
+        return set().union(*(_needed_properties(c) for c in node.children))
+    if isinstance(node, Not):
+        return _needed_properties(node.child)
+    if record_field(node) is not None:
+        return set()
+    if node.op == "exists":
+        return {layout.METADATA_KEYS}
+    if node.op in RANGE_OPERATORS:
+        kinds = ["d" if isinstance(node.value, str) else "n"]
+    elif node.op in ("text_match", "text_match_insensitive"):
+        kinds = ["l" if node.op == "text_match_insensitive" else "s"]
+    else:
+        values = node.value if node.op == "in" else [node.value]
+        kinds = [k for k in map(layout.value_kind, values) if k]
+    return {layout.property_for_key(node.key, k) for k in kinds}
+
+
+# --- connections ------------------------------------------------------------------------------
+def _connection_spec(url: str | None, host: str | None, port: int | None, grpc_port: int | None,
+                     api_key: str | None, headers: dict[str, str] | None,
+                     persistence_path: str | None) -> dict[str, Any]:
+    """How to open clients: embedded, a custom server, or Weaviate Cloud."""
+    common = {"headers": headers, "api_key": api_key}
+    if url is not None:
+        if host is not None:
+            raise ValueError("pass url= or host=, not both")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"url must look like http://host:8080 or https://host, got {url!r}")
+        secure = parsed.scheme == "https"
+        hostname = parsed.hostname
+        if secure and hostname.endswith(_CLOUD_SUFFIXES):
+            if not api_key:
+                raise ValueError(f"Weaviate Cloud ({hostname}) needs api_key=")
+            return {"kind": "cloud", "where": url, "cluster_url": hostname, **common}
+        return {"kind": "custom", "where": url, "http_host": hostname,
+                "http_port": parsed.port or (443 if secure else 80), "http_secure": secure,
+                "grpc_host": hostname, "grpc_port": grpc_port or (443 if secure else 50051),
+                "grpc_secure": secure, **common}
+    if host is not None:
+        return {"kind": "custom", "where": f"http://{host}:{port or 8080}", "http_host": host,
+                "http_port": port or 8080, "http_secure": False, "grpc_host": host,
+                "grpc_port": grpc_port or 50051, "grpc_secure": False, **common}
+    return {"kind": "embedded", "where": f"embedded Weaviate on port {port or EMBEDDED_PORT}",
+            "port": port or EMBEDDED_PORT, "grpc_port": grpc_port or EMBEDDED_GRPC_PORT,
+            "persistence_path": persistence_path, **common}
+
+
+def _connect_error(spec: dict[str, Any], exc: Exception) -> Exception:
+    where = spec["where"]
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, AuthenticationFailedError) or status in (401, 403) \
+            or "401" in str(exc) or "403" in str(exc):
+        return PermissionError(f"Weaviate at {where} refused the credentials "
+                               f"(check api_key=): {exc}")
+    return ConnectionError(f"cannot connect to Weaviate at {where}: {exc}")
+
+
+def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
+    kind = spec["kind"]
+    try:
+        if kind == "embedded":
+            from ..weaviate_server import HOST, ensure_embedded_ready
+
+            kwargs = ensure_embedded_ready(persistence_data_path=spec["persistence_path"])
+            kwargs["environment_variables"] = {"LOG_LEVEL": "warning",
+                                               **kwargs["environment_variables"]}
+            try:
+                return weaviate.connect_to_embedded(port=spec["port"], grpc_port=spec["grpc_port"],
+                                                    headers=spec["headers"], **kwargs)
+            except WeaviateStartUpError as exc:
+                if "already listening" not in str(exc):
+                    raise
+                # Another backend of this process (or an earlier run) serves these ports.
+                return weaviate.connect_to_local(host=HOST, port=spec["port"],
+                                                 grpc_port=spec["grpc_port"], headers=spec["headers"])
+        if kind == "cloud":
+            return weaviate.connect_to_weaviate_cloud(
+                cluster_url=spec["cluster_url"], auth_credentials=spec["api_key"],
+                headers=spec["headers"])
+        return weaviate.connect_to_custom(**_custom_args(spec))
+    except WeaviateBaseError as exc:
+        raise _connect_error(spec, exc) from exc
+
+
+def _new_async(spec: dict[str, Any]) -> weaviate.WeaviateAsyncClient:
+    """An unconnected async client to the same place the sync client goes."""
+    kind = spec["kind"]
+    if kind == "embedded":  # the sync client started the server; connect to it
+        from ..weaviate_server import HOST
+
+        return weaviate.use_async_with_local(host=HOST, port=spec["port"],
+                                             grpc_port=spec["grpc_port"], headers=spec["headers"])
+    if kind == "cloud":
+        return weaviate.use_async_with_weaviate_cloud(
+            cluster_url=spec["cluster_url"], auth_credentials=spec["api_key"],
+            headers=spec["headers"])
+    return weaviate.use_async_with_custom(**_custom_args(spec))
+
+
+def _custom_args(spec: dict[str, Any]) -> dict[str, Any]:
+    keys = ("http_host", "http_port", "http_secure", "grpc_host", "grpc_port", "grpc_secure",
+            "headers")
+    return {**{k: spec[k] for k in keys}, "auth_credentials": spec["api_key"]}

@@ -81,3 +81,49 @@ def llama_embed_model(dense_encoder):
 
 
 # --- end embedders fixtures ---
+
+
+# --- weaviate fixtures ---
+# Real Weaviate server processes (rag_stores.weaviate_server), started on first use and
+# stopped at the end of the session; ensure_binary() builds the server on a clean machine.
+# Tests share the servers: give every collection a unique name.
+
+
+@pytest.fixture(scope="session")
+def weaviate_server():
+    """One anonymous Weaviate server for the session."""
+    from rag_stores.weaviate_server import WeaviateServer, ensure_binary
+
+    ensure_binary()
+    with WeaviateServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def weaviate_auth_server():
+    """A second server that accepts only the API key in its `api_key` attribute."""
+    from rag_stores.weaviate_server import WeaviateServer, ensure_binary
+
+    ensure_binary()
+    with WeaviateServer(api_key="rag-stores-test-key") as server:
+        yield server
+
+
+@pytest.fixture
+def weaviate_client(weaviate_server):
+    """A sync client to the anonymous server, closed after the test."""
+    with weaviate_server.connect() as client:
+        yield client
+
+
+@pytest.fixture
+async def weaviate_async_client(weaviate_server):
+    """An async client to the anonymous server, closed after the test."""
+    client = await weaviate_server.connect_async()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+# --- end weaviate fixtures ---

@@ -1,0 +1,636 @@
+"""A real Weaviate server on any machine with Go: build it once, cache it, run it.
+
+No Weaviate binary ships on PyPI, and Weaviate's embedded mode downloads one from
+GitHub. This module builds ``weaviate-server`` from the Go module proxy instead::
+
+    GOBIN=<cache>/v<version> go install github.com/weaviate/weaviate/cmd/weaviate-server@v<version>
+
+and runs it as a plain child process (tests, ``rag-stores weaviate serve``) or hands
+it to ``weaviate.connect_to_embedded`` (the Weaviate backend's default).
+
+Cache layout (``<cache>`` is ``$XDG_CACHE_HOME/rag-stores/weaviate``, by default
+``~/.cache/rag-stores/weaviate``)::
+
+    <cache>/v1.38.11/weaviate-server                  the binary built by `go install`
+    <cache>/embedded/weaviate-v1.38.11-<sha256("v1.38.11")>
+                                                      a hard link (or symlink) to it, named
+                                                      the way weaviate-client's embedded mode
+                                                      looks for it; pass binary_path=<cache>/embedded
+    <cache>/build/weaviate-server                     an older manual build; adopted into
+                                                      v<version>/ when its version matches
+
+``RAG_STORES_WEAVIATE_BIN`` overrides the cache: naming an existing file, that file
+is the server binary (its embedded Go build info must match the version asked for,
+when it carries one); naming anything else, it is used as ``<cache>``.
+
+Building needs Go >= 1.26 (for v1.38) and the Go module proxy; the first build
+downloads a few hundred modules and takes several minutes on two cores.
+
+Python API: :func:`ensure_binary`, :class:`WeaviateServer`,
+:func:`embedded_binary_path`, :func:`ensure_embedded_ready`.
+Command line: ``rag-stores weaviate install`` and ``rag-stores weaviate serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import fcntl
+import hashlib
+import mmap
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import weaviate
+
+DEFAULT_VERSION = "1.38.11"
+MIN_GO = (1, 26)
+GO_PACKAGE = "github.com/weaviate/weaviate/cmd/weaviate-server"
+BINARY_NAME = "weaviate-server"
+ENV_BIN = "RAG_STORES_WEAVIATE_BIN"
+# Modules that need no outside service.
+DEFAULT_MODULES = ("generative-dummy", "reranker-dummy", "backup-filesystem")
+LOG_FILE = "weaviate.log"
+HOST = "127.0.0.1"
+
+_VERSION_RE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-(?:rc|beta|alpha)\.\d+)?)$")
+_BUILDINFO_RE = re.compile(rb"\nmod\tgithub\.com/weaviate/weaviate\tv([0-9A-Za-z.\-+]+)\t")
+
+
+class WeaviateBinaryError(RuntimeError):
+    """The weaviate-server binary is missing and could not be built."""
+
+
+class WeaviateServerError(RuntimeError):
+    """The server did not start (the message carries the end of its log)."""
+
+
+# ---------------------------------------------------------------------------
+# The binary
+
+
+def normalize_version(version: str) -> str:
+    """'v1.38.11' or '1.38.11' -> '1.38.11'; anything else is refused by name."""
+    match = _VERSION_RE.match(version.strip())
+    if not match:
+        raise ValueError(
+            f"invalid Weaviate version {version!r}: expected a release like {DEFAULT_VERSION!r}"
+        )
+    return match.group(1)
+
+
+def cache_dir() -> Path:
+    """Where built binaries live (see the module docstring)."""
+    override = os.environ.get(ENV_BIN)
+    if override and not Path(override).expanduser().is_file():
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-stores" / "weaviate"
+
+
+def binary_version(path: str | os.PathLike[str]) -> str | None:
+    """The Weaviate version recorded in a Go binary's build info, or None if it has none.
+
+    Read from the file itself (Go embeds ``mod <module> <version>``), so no Go is needed.
+    """
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        match = _BUILDINFO_RE.search(data)  # type: ignore[call-overload]
+        return match.group(1).decode() if match else None  # read before the map closes
+
+
+def _built_path(version: str) -> Path:
+    return cache_dir() / f"v{version}" / BINARY_NAME
+
+
+def _check_version(path: Path, version: str) -> Path:
+    found = binary_version(path)
+    if found is not None and found != version:
+        raise WeaviateBinaryError(
+            f"{path} is weaviate-server v{found}, but v{version} was asked for "
+            f"(unset {ENV_BIN} or ask for version {found!r})"
+        )
+    return path
+
+
+def find_binary(version: str = DEFAULT_VERSION) -> Path | None:
+    """The cached binary for ``version`` if there is one; never builds."""
+    version = normalize_version(version)
+    override = os.environ.get(ENV_BIN)
+    if override and Path(override).expanduser().is_file():
+        return _check_version(Path(override).expanduser(), version)
+    built = _built_path(version)
+    return built if built.is_file() else None
+
+
+def _adopt_manual_build(version: str) -> Path | None:
+    """Link ``<cache>/build/weaviate-server`` into ``v<version>/`` when its version matches."""
+    candidate = cache_dir() / "build" / BINARY_NAME
+    if not candidate.is_file() or binary_version(candidate) != version:
+        return None
+    target = _built_path(version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _link(candidate, target)
+    return target
+
+
+def _link(source: Path, target: Path) -> None:
+    """Hard link (survives deleting the source), else symlink; replaces ``target`` atomically."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        tmp.symlink_to(source.resolve())
+    os.replace(tmp, target)
+
+
+def _go_version(go: str) -> tuple[str, tuple[int, int] | None]:
+    out = subprocess.run(
+        [go, "env", "GOVERSION"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    match = re.match(r"go(\d+)\.(\d+)", out)
+    return out or "unknown Go", (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _go_missing_message(version: str) -> str:
+    need = ".".join(map(str, MIN_GO))
+    return (
+        f"Go is not on PATH. Building weaviate-server v{version} needs Go >= {need}: "
+        f"install it from https://go.dev/dl/ (or your package manager) and run "
+        f"`rag-stores weaviate install` again, or set {ENV_BIN} to a prebuilt "
+        f"weaviate-server binary."
+    )
+
+
+def _build(version: str) -> Path:
+    go = shutil.which("go")
+    if go is None:
+        raise WeaviateBinaryError(_go_missing_message(version))
+    goversion, parsed = _go_version(go)
+    target = _built_path(version)
+    staging = target.parent / f".gobin-{os.getpid()}"
+    staging.mkdir(parents=True, exist_ok=True)
+    note = f"rag-stores: building weaviate-server v{version} with {goversion} into {target.parent}"
+    if parsed is not None and parsed < MIN_GO:
+        note += f" (Go >= {'.'.join(map(str, MIN_GO))} needed; Go may fetch a newer toolchain)"
+    print(note + "; the first build downloads Go modules and takes several minutes", file=sys.stderr)
+    sys.stderr.flush()
+    env = {**os.environ, "GOBIN": str(staging)}
+    try:
+        result = subprocess.run(
+            [go, "install", f"{GO_PACKAGE}@v{version}"], env=env, stdin=subprocess.DEVNULL,
+            stdout=2, check=False,  # go's output to our stderr
+        )
+        built = staging / BINARY_NAME
+        if result.returncode != 0 or not built.is_file():
+            raise WeaviateBinaryError(
+                f"`go install {GO_PACKAGE}@v{version}` failed (exit {result.returncode}, "
+                f"{goversion}; v1.38 needs Go >= {'.'.join(map(str, MIN_GO))}); see its output above"
+            )
+        os.replace(built, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def ensure_binary(version: str = DEFAULT_VERSION) -> Path:
+    """The path of ``weaviate-server`` v``version``, building it with Go if needed.
+
+    Returns at once when already built; concurrent callers wait for one build (file lock).
+    """
+    version = normalize_version(version)
+    found = find_binary(version)
+    if found is not None:
+        return found
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = find_binary(version) or _adopt_manual_build(version)
+        return found if found is not None else _build(version)
+
+
+# ---------------------------------------------------------------------------
+# Embedded mode (weaviate.connect_to_embedded)
+
+
+def embedded_binary_path() -> Path:
+    """The ``binary_path`` directory to give ``weaviate.connect_to_embedded``."""
+    return cache_dir() / "embedded"
+
+
+def embedded_binary_name(version: str) -> str:
+    """The file name weaviate-client's embedded mode looks for before downloading."""
+    tag = "v" + normalize_version(version)
+    return f"weaviate-{tag}-{hashlib.sha256(tag.encode()).hexdigest()}"
+
+
+def default_embedded_dir() -> Path:
+    """Embedded data lives under ``$XDG_DATA_HOME/rag-stores/weaviate`` (~/.local/share/...)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "rag-stores" / "weaviate"
+
+
+def ensure_embedded_ready(
+    version: str = DEFAULT_VERSION,
+    persistence_data_path: str | os.PathLike[str] | None = None,
+    modules: Iterable[str] = DEFAULT_MODULES,
+    log_level: str = "error",
+) -> dict[str, Any]:
+    """Keyword arguments that make ``weaviate.connect_to_embedded`` run our binary offline.
+
+    Builds the binary if needed and links it where the client looks, so the client never
+    downloads. ``persistence_data_path`` defaults to :func:`default_embedded_dir`; backups go
+    to its ``.backups`` folder (a dot name no collection can take). The embedded server logs
+    to our stdout, hence the quiet ``log_level``. Add ``port`` / ``grpc_port`` to run more
+    than one instance.
+    """
+    version = normalize_version(version)
+    binary = ensure_binary(version)
+    entry = embedded_binary_path() / embedded_binary_name(version)
+    if not entry.is_file() or not os.path.samefile(entry, binary):
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        _link(binary, entry)
+    data = Path(persistence_data_path) if persistence_data_path else default_embedded_dir()
+    env = {
+        "DEFAULT_VECTORIZER_MODULE": "none",
+        "ENABLE_MODULES": ",".join(modules),
+        "BACKUP_FILESYSTEM_PATH": str(data / ".backups"),
+        "DISABLE_TELEMETRY": "true",
+        "GO_PROFILING_DISABLE": "true",  # else every instance binds :6060
+        "CLUSTER_BIND_ADDR": HOST,
+        # The client names the node after its port, so data written on one port would not
+        # start on another (RAFT knows the old name); a fixed name lets the port change.
+        "CLUSTER_HOSTNAME": "embedded",
+        "RAFT_JOIN": "embedded",  # the local node's RAFT port is filled in by the server
+        "RAFT_TIMEOUTS_MULTIPLIER": "1",  # one local voter: elect at once (default 5 adds ~6 s)
+        "LIMIT_RESOURCES": "true",
+        "LOG_LEVEL": log_level,
+    }
+    return {
+        "version": version,
+        "binary_path": str(embedded_binary_path()),
+        "persistence_data_path": str(data),
+        "environment_variables": env,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Running a server
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port_block(size: int = 4) -> int:
+    """A port p with p .. p + size - 1 free, for Weaviate's internal ports.
+
+    The cluster data port must be gossip port + 1 and, on localhost, the RAFT RPC port
+    must be RAFT port + 1; one block of four covers both.
+    """
+    for _ in range(200):
+        port = free_port()
+        if port + size <= 65536 and all(_port_is_free(port + i) for i in range(1, size)):
+            return port
+    raise WeaviateServerError(f"no {size} consecutive free TCP ports found on loopback")
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+class WeaviateServer:
+    """One Weaviate server process on loopback, for tests, notebooks and `rag-stores weaviate serve`.
+
+    Ports default to free ones, data to a temporary directory (deleted on stop), access
+    to anonymous; with ``api_key`` only that key is accepted. The server log goes to
+    ``<data_dir>/weaviate.log``. Use as a context manager or call start()/stop().
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        grpc_port: int | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        api_key: str | None = None,
+        modules: Iterable[str] = DEFAULT_MODULES,
+        version: str = DEFAULT_VERSION,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 120.0,
+    ) -> None:
+        if api_key is not None and not api_key.strip():
+            raise ValueError("api_key must be a non-empty string (or None for anonymous access)")
+        self.version = normalize_version(version)
+        self.http_port = port
+        self.grpc_port = grpc_port
+        self.api_key = api_key
+        self.modules = tuple(modules)
+        self.extra_env = dict(env or {})
+        self.startup_timeout = startup_timeout
+        self._data_dir_arg = Path(data_dir) if data_dir is not None else None
+        self.data_dir: Path | None = self._data_dir_arg
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._temp_dir = False
+
+    # -- properties
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+    @property
+    def log_path(self) -> Path:
+        if self.data_dir is None:
+            raise WeaviateServerError("the server has not been started")
+        return self.data_dir / LOG_FILE
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    # -- lifecycle
+
+    def _environment(self, data_dir: Path) -> dict[str, str]:
+        gossip = _free_port_block()
+        raft = gossip + 2
+        hostname = "node1"
+        env = {
+            **os.environ,
+            "PERSISTENCE_DATA_PATH": str(data_dir / "data"),
+            "BACKUP_FILESYSTEM_PATH": str(data_dir / "backups"),
+            "DEFAULT_VECTORIZER_MODULE": "none",
+            "ENABLE_MODULES": ",".join(self.modules),
+            "GRPC_PORT": str(self.grpc_port),
+            "CLUSTER_HOSTNAME": hostname,
+            "CLUSTER_IN_LOCALHOST": "true",
+            "CLUSTER_BIND_ADDR": HOST,
+            "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
+            "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
+            "RAFT_PORT": str(raft),
+            "RAFT_INTERNAL_RPC_PORT": str(raft + 1),
+            "RAFT_JOIN": f"{hostname}:{raft}",
+            "RAFT_BOOTSTRAP_EXPECT": "1",
+            "RAFT_TIMEOUTS_MULTIPLIER": "1",  # one local voter: elect at once (default 5 adds ~6 s)
+            "LOG_LEVEL": "info",
+            "DISABLE_TELEMETRY": "true",
+            "GO_PROFILING_DISABLE": "true",
+            "LIMIT_RESOURCES": "true",
+            "QUERY_DEFAULTS_LIMIT": "25",
+        }
+        if self.api_key is None:
+            env["AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED"] = "true"
+        else:
+            env.update(
+                AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED="false",
+                AUTHENTICATION_APIKEY_ENABLED="true",
+                AUTHENTICATION_APIKEY_ALLOWED_KEYS=self.api_key,
+                AUTHENTICATION_APIKEY_USERS="rag-stores",
+            )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> WeaviateServer:
+        """Start the process and wait until ``/v1/.well-known/ready`` answers 200."""
+        if self.process is not None:
+            raise WeaviateServerError(f"the server is already running at {self.url}")
+        binary = ensure_binary(self.version)
+        if self._data_dir_arg is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="rag-stores-weaviate-"))
+            self._temp_dir = True
+        else:
+            self.data_dir = self._data_dir_arg
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.http_port = self.http_port or free_port()
+        self.grpc_port = self.grpc_port or free_port()
+        for name, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port)):
+            if not _port_is_free(port):
+                self._cleanup()
+                raise WeaviateServerError(f"{name} port {port} is already in use")
+        env = self._environment(self.data_dir)
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(binary), "--host", HOST, "--port", str(self.http_port), "--scheme", "http",
+             "--read-timeout=600s", "--write-timeout=600s"],
+            env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
+        )
+        atexit.register(self.stop)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise WeaviateServerError(
+                    f"weaviate-server exited with code {code} while starting; "
+                    f"its log ends with:\n{_tail(self.log_path)}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/.well-known/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise WeaviateServerError(
+                    f"weaviate-server was not ready after {self.startup_timeout:.0f}s; "
+                    f"its log ends with:\n{_tail(self.log_path)}"
+                )
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Terminate the process (SIGTERM, then SIGKILL after ``timeout``) and wait for it."""
+        atexit.unregister(self.stop)
+        process, self.process = self.process, None
+        if process is not None:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._temp_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self._temp_dir = False
+
+    def __enter__(self) -> WeaviateServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- clients
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        from weaviate.classes.init import Auth
+
+        if self.process is None:
+            raise WeaviateServerError("the server is not running: call start() first")
+        auth = Auth.api_key(self.api_key) if self.api_key is not None else None
+        return {"host": HOST, "port": self.http_port, "grpc_port": self.grpc_port,
+                "auth_credentials": auth}
+
+    def connect(self, **kwargs: Any) -> weaviate.WeaviateClient:
+        """A connected sync client (with the API key if set); the caller closes it."""
+        import weaviate
+
+        return weaviate.connect_to_local(**{**self._connect_kwargs(), **kwargs})
+
+    async def connect_async(self, **kwargs: Any) -> weaviate.WeaviateAsyncClient:
+        """A connected async client (with the API key if set); the caller closes it."""
+        import weaviate
+
+        client = weaviate.use_async_with_local(**{**self._connect_kwargs(), **kwargs})
+        await client.connect()
+        return client
+
+    def connection_help(self) -> str:
+        """A Python snippet that connects to this server."""
+        auth = ""
+        if self.api_key is not None:
+            auth = f", auth_credentials=Auth.api_key({self.api_key!r})"
+        lines = ["import weaviate"]
+        if self.api_key is not None:
+            lines.append("from weaviate.classes.init import Auth")
+        lines.append(
+            f"client = weaviate.connect_to_local(host={HOST!r}, port={self.http_port}, "
+            f"grpc_port={self.grpc_port}{auth})"
+        )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    try:
+        binary = ensure_binary(args.version)
+        kwargs = ensure_embedded_ready(args.version)
+    except (WeaviateBinaryError, ValueError) as exc:
+        print(f"rag-stores: {exc}", file=sys.stderr)
+        return 1
+    print(f"weaviate-server v{kwargs['version']}: {binary}")
+    print(f"embedded binary_path: {kwargs['binary_path']}")
+    print(f"ready in {time.monotonic() - start:.1f}s")
+    return 0
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signum)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        server = WeaviateServer(port=args.port, grpc_port=args.grpc_port,
+                                data_dir=args.data_dir, api_key=args.api_key, version=args.version)
+    except ValueError as exc:
+        print(f"rag-stores: {exc}", file=sys.stderr)
+        return 2
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        assert server.process is not None and server.data_dir is not None
+        print(f"Weaviate v{server.version} ready at {server.url} (gRPC port {server.grpc_port}), "
+              f"pid {server.process.pid}", flush=True)
+        print(f"data: {server.data_dir}{' (temporary)' if server._temp_dir else ''}; "
+              f"log: {server.log_path}", flush=True)
+        print("Connect from Python:\n\n" + server.connection_help() + "\n\nCtrl-C stops the server.",
+              flush=True)
+        code = server.process.wait()
+        print(f"rag-stores: weaviate-server exited with code {code}; last lines of its log:\n"
+              f"{_tail(server.log_path)}", file=sys.stderr)
+        return 1
+    except _Stop:
+        print("rag-stores: stopping weaviate-server", file=sys.stderr, flush=True)
+        return 0
+    except (WeaviateBinaryError, WeaviateServerError) as exc:
+        print(f"rag-stores: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in previous:  # a second Ctrl-C must not interrupt the orderly stop
+            signal.signal(sig, signal.SIG_IGN)
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add the ``weaviate`` group (install, serve) to the ``rag-stores`` command."""
+    group = subparsers.add_parser("weaviate", help="build and run a local Weaviate server")
+    commands = group.add_subparsers(dest="command", required=True)
+
+    install = commands.add_parser(
+        "install", help="build weaviate-server with Go (or reuse the cached build)",
+        description="Build weaviate-server with `go install` into the cache, or reuse it, "
+                    "and link it where weaviate.connect_to_embedded looks.")
+    install.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
+    install.set_defaults(func=_cmd_install)
+
+    serve = commands.add_parser(
+        "serve", help="run a Weaviate server on loopback until Ctrl-C",
+        description="Run weaviate-server on 127.0.0.1 (building it first if needed).")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
+    serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: a free one)")
+    serve.add_argument("--data-dir", default=None,
+                       help="data directory (default: a temporary one, deleted on exit)")
+    serve.add_argument("--api-key", default=None,
+                       help="require this API key (default: anonymous access)")
+    serve.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
+    serve.set_defaults(func=_cmd_serve)

@@ -165,6 +165,8 @@ CASES: list[FilterCase] = [
                ["r01", "r03"]),
     FilterCase("text_match_insensitive_accents", {"author name": {"$ilike": "CHLOÉ"}},
                _l(MF(key="author name", value="CHLOÉ", operator=O.TEXT_MATCH_INSENSITIVE)), ["r04"]),
+    FilterCase("text_match_insensitive_long", {"author name": {"$ilike": "ANN MARIE"}},
+               _l(MF(key="author name", value="ANN MARIE", operator=O.TEXT_MATCH_INSENSITIVE)), ["r03"]),
     FilterCase("text_match_insensitive_list", {"genre": {"$ilike": "SciF"}},
                _l(MF(key="genre", value="SciF", operator=O.TEXT_MATCH_INSENSITIVE)),
                ["r01", "r03", "r08", "r09"]),

@@ -35,11 +35,12 @@ from qdrant_client.local import datetime_utils
 from weaviate.classes.config import Configure
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter
+from weaviate.collections.filters import _FilterToREST
 
 from rag_stores.backends import weaviate_layout as layout
 from rag_stores.backends.filter_common import MAX_CASE_VARIANTS, case_variants
 from rag_stores.backends.qdrant_filters import key_path, to_qdrant
-from rag_stores.backends.weaviate_filters import MATCH_NONE, to_weaviate
+from rag_stores.backends.weaviate_filters import MATCH_NONE, needed_properties, to_weaviate
 from rag_stores.core.filters import (
     DOC_ID,
     REF_DOC_ID,
@@ -74,6 +75,10 @@ def _same(stored: Any, wanted: Any) -> bool:
     if isinstance(stored, (int, float)) and isinstance(wanted, (int, float)):
         return stored == wanted
     return isinstance(stored, str) and isinstance(wanted, str) and stored == wanted
+
+
+def _fold(text: str) -> str:
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
 def _in_range(stored: Any, op: str, bound: Any) -> bool:
@@ -113,7 +118,7 @@ def _matches(node: Node, rec: tuple[str, str, dict[str, Any], str | None]) -> bo
     if op == "text_match":
         return any(isinstance(v, str) and value in v for v in vals)
     if op == "text_match_insensitive":
-        return any(isinstance(v, str) and value.lower() in v.lower() for v in vals)
+        return any(isinstance(v, str) and _fold(value) in _fold(v) for v in vals)
     if op == "exists":
         raw = metadata.get(node.key)
         return (raw is not None and raw != []) == value
@@ -273,13 +278,25 @@ def test_weaviate_constants() -> None:
     assert to_qdrant(Field("a", "nin", [])) is None
 
 
-def test_case_variants_limit() -> None:
+def _wire(flt: Any) -> Any:
+    """A Weaviate filter as the client sends it (filters have no equality of their own)."""
+    return _FilterToREST.convert(flt) if flt not in (None, MATCH_NONE) else flt
+
+
+@pytest.mark.parametrize(("case", "form"), FORMS)
+def test_needed_properties_cover_the_translation(case: Any, form: str) -> None:
+    tree = _tree(case, form)
+    assert _wire(to_weaviate(tree, needed_properties(tree))) == _wire(to_weaviate(tree))
+
+
+def test_case_variants_and_qdrant_limit() -> None:
     assert sorted(case_variants("a1")) == ["A1", "a1"]
     assert len(case_variants("é-z")) == 4
+    assert sorted(case_variants("k")) == ["K", "k", "\u212a"]  # KELVIN SIGN folds to k
     letters = "x" * (int(math.log2(MAX_CASE_VARIANTS)) + 1)
-    for translate in (to_qdrant, to_weaviate):
-        with pytest.raises(UnsupportedError, match="text_match_insensitive"):
-            translate(Field("k", "text_match_insensitive", letters))
+    with pytest.raises(UnsupportedError, match="text_match_insensitive"):
+        to_qdrant(Field("k", "text_match_insensitive", letters))
+    assert to_weaviate(Field("k", "text_match_insensitive", letters)) is not None
 
 
 def test_weaviate_like_wildcards_unsupported() -> None:
@@ -310,9 +327,12 @@ def test_filterable_properties_and_round_trip() -> None:
                 "nested": {"a": 1}, "none": None, "empty": []}
     props = layout.filterable_properties(metadata)
     p = layout.property_for_key
-    assert props == {p("tags", "s"): ["a"], p("tags", "n"): [2.0], p("tags", "b"): [True],
-                     p("when", "s"): ["2020-01-02"], p("when", "d"): ["2020-01-02T00:00:00.000000Z"],
-                     p("pad", "s"): [layout.MARK + " p " + layout.MARK]}
+    padded = layout.MARK + " p " + layout.MARK
+    assert props == {p("tags", "s"): ["a"], p("tags", "l"): ["a"], p("tags", "n"): [2.0],
+                     p("tags", "b"): [True], p("when", "s"): ["2020-01-02"],
+                     p("when", "l"): ["2020-01-02"], p("when", "d"): ["2020-01-02T00:00:00.000000Z"],
+                     p("pad", "s"): [padded], p("pad", "l"): [padded]}
+    assert layout.filterable_properties({"A": "Kelvin \u212a"})[p("A", "l")] == ["kelvin k"]
     assert layout.present_keys(metadata) == ["tags", "when", "pad", "nested"]
     obj = layout.object_properties("t", metadata, " id ", ref_doc_id="r", relationships={"1": "x"})
     assert layout.record_fields(obj) == {"doc_id": " id ", "text": "t", "metadata": metadata,

@@ -1,22 +1,28 @@
 """What both filter translators share: rewriting the tree to a few primitives, constants.
 
 `normalize` rewrites every operator into eq / in / gt / gte / lt / lte / text_match /
-exists under And / Or / Not, so each engine's translator handles only those, and the
-derived operators mean exactly the same thing on both engines (ne = not eq, nin = not in,
-contains = eq, any = in, all = and of eq). `And(())` is the constant true and `Or(())`
-the constant false; the translators fold them away (`fold_and`, `fold_or`).
+text_match_insensitive / exists under And / Or / Not, so each engine's translator handles
+only those, and the derived operators mean exactly the same thing on both engines
+(ne = not eq, nin = not in, contains = eq, any = in, all = and of eq). `And(())` is the
+constant true and `Or(())` the constant false; the translators fold them away
+(`fold_and`, `fold_or`).
 
-text_match_insensitive: neither Qdrant nor Weaviate has a case-insensitive substring
-match (Qdrant's MatchText is a token match; Weaviate's `like` on a field-tokenized
-property is case-sensitive). It becomes an Or of case-sensitive substring matches over
-every upper/lower spelling of the value, which is exact for simple case mappings but
-grows as 2^letters: above MAX_CASE_VARIANTS spellings it raises UnsupportedError.
+text_match_insensitive means `fold_case(value) in fold_case(stored)`, where `fold_case`
+lowercases each character whose lowercase is one character. Neither engine has it
+natively (Qdrant's MatchText is a token match; Weaviate's `like` is case-sensitive on a
+field-tokenized property): Weaviate reads a lowercased copy of the strings
+(weaviate_layout, kind "l"); Qdrant, whose payload is the user's exact metadata, gets an Or
+of case-sensitive substring matches over every spelling that folds to the value
+(`case_variants`), which grows as 2^letters: above MAX_CASE_VARIANTS it raises
+UnsupportedError.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import sys
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -49,24 +55,44 @@ def record_field(field: Field) -> str | None:
     return name
 
 
+def _fold(ch: str) -> str:
+    low = ch.lower()
+    return low if len(low) == 1 else ch
+
+
+def fold_case(text: str) -> str:
+    """Lowercase character by character (length-preserving), the text_match_insensitive key."""
+    return "".join(_fold(ch) for ch in text)
+
+
+@functools.cache
+def _spellings() -> dict[str, tuple[str, ...]]:
+    """Every character that folds to a given one, for the characters with more than one."""
+    table: dict[str, list[str]] = {}
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        folded = _fold(ch)
+        if folded != ch:
+            table.setdefault(folded, [folded]).append(ch)
+    return {k: tuple(v) for k, v in table.items()}
+
+
 def case_variants(value: str, limit: int = MAX_CASE_VARIANTS) -> list[str]:
-    """Every spelling of `value` with each letter in lower or upper case."""
-    options = []
-    for ch in value:
-        spellings = {ch} | {c for c in (ch.lower(), ch.upper()) if len(c) == 1}
-        options.append(sorted(spellings))
+    """Every string that folds to `fold_case(value)`, e.g. "ab" -> ab, aB, Ab, AB."""
+    table = _spellings()
+    options = [table.get(_fold(ch), (_fold(ch),)) for ch in value]
     count = math.prod(len(o) for o in options)
     if count > limit:
         raise UnsupportedError(
-            f"text_match_insensitive on {value!r}: neither engine matches substrings ignoring "
-            f"case natively; it is emulated with one condition per upper/lower spelling, and "
-            f"this value has {count} (limit {limit}). Use a shorter value or text_match."
+            f"text_match_insensitive on {value!r}: Qdrant has no case-insensitive substring "
+            f"match; it is emulated with one condition per upper/lower spelling, and this "
+            f"value has {count} (limit {limit}). Use a shorter value or text_match."
         )
     return ["".join(p) for p in itertools.product(*options)]
 
 
 def normalize(node: Node) -> Node:
-    """The same filter using only eq, in, range, text_match and exists (see module doc)."""
+    """The same filter using only eq, in, range, text matches and exists (see module doc)."""
     if isinstance(node, And):
         return And(tuple(normalize(c) for c in node.children))
     if isinstance(node, Or):
@@ -89,8 +115,6 @@ def normalize(node: Node) -> Node:
         return Field(key, "in", value) if value else FALSE
     if op == "all":
         return And(tuple(Field(key, "eq", v) for v in value))
-    if op == "text_match_insensitive":
-        return Or(tuple(Field(key, "text_match", v) for v in case_variants(value)))
     return node
 
 

@@ -18,6 +18,8 @@ Operator mapping:
   by a different element, as on Weaviate.
 - in: MatchAny for the strings, one condition per number or bool, under `should`.
 - text_match: MatchSubstring (case-sensitive substring; MatchText would be a token match).
+- text_match_insensitive: an Or of MatchSubstring over every spelling of the value
+  (filter_common.case_variants; UnsupportedError above MAX_CASE_VARIANTS spellings).
 - exists: not IsEmpty (IsEmpty holds for missing, null and []).
 - Not -> must_not, which also selects records that lack the field (ne / nin semantics).
 A filter that can match nothing (e.g. `$in: []`) becomes `has_id: []`; one that matches
@@ -33,7 +35,7 @@ from qdrant_client import models
 
 from ..core.filters import And, Field, FilterError, Node, Not, Or, parse_date
 from ..core.query import UnsupportedError
-from .filter_common import fold_and, fold_or, normalize, record_field
+from .filter_common import case_variants, fold_and, fold_or, normalize, record_field
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_-][A-Za-z0-9_-]*")
 # Native condition types that may stand where a Filter is expected (wrapped in `must`).
@@ -42,6 +44,7 @@ _NATIVE_CONDITIONS = (
     models.HasIdCondition, models.HasVectorCondition, models.NestedCondition,
 )
 _RANGE_ARG = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
+_HEAD_SPELLINGS = 8
 
 Condition = Any  # a models.Condition or a nested models.Filter
 
@@ -115,16 +118,29 @@ def _field(field: Field, metadata_key: str | None) -> Condition | bool:
             return models.FieldCondition(key=path, range=models.DatetimeRange(**{op: when}))
         return models.FieldCondition(key=path, range=models.Range(**{op: value}))
     if op == "text_match":
-        substring = getattr(models, "MatchSubstring", None)
-        if substring is None:
-            raise UnsupportedError(
-                "text_match needs qdrant_client.models.MatchSubstring (a newer qdrant-client)"
-            )
-        return models.FieldCondition(key=path, match=substring(substring=value))
+        return _substring(path, value)
+    if op == "text_match_insensitive":
+        spellings = case_variants(value)
+        every = _one([_substring(path, v) for v in spellings], "should")
+        if len(spellings) <= _HEAD_SPELLINGS:
+            return every
+        # Implied by `every`; local mode stops at the first failing `must` condition, so the
+        # few spellings of the first characters rule most records out cheaply.
+        head = _one([_substring(path, v) for v in case_variants(value[:3])], "should")
+        return models.Filter(must=[head, every])
     if op == "exists":
         empty = models.IsEmptyCondition(is_empty=models.PayloadField(key=path))
         return models.Filter(must_not=[empty]) if value else empty
     raise FilterError(f"operator {op!r} on {field.key!r} has no Qdrant translation")
+
+
+def _substring(path: str, value: str) -> Condition:
+    match = getattr(models, "MatchSubstring", None)
+    if match is None:
+        raise UnsupportedError(
+            "text matches need qdrant_client.models.MatchSubstring (qdrant-client >= 1.20)"
+        )
+    return models.FieldCondition(key=path, match=match(substring=value))
 
 
 def _eq(path: str, value: Any) -> Condition:

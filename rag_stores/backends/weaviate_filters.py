@@ -13,15 +13,18 @@ The result of `to_weaviate` is then:
 - MATCH_NONE: it matches no record (the backend returns nothing without asking Weaviate,
   and delete_where deletes nothing);
 - a Weaviate filter otherwise.
-Without `known_properties` every property is assumed to exist.
+Without `known_properties` every property is assumed to exist. `needed_properties(node)`
+names the properties a filter reads: a backend whose cached schema lacks one of them
+should re-read the schema before translating (another writer may have added it).
 
 Operator mapping: eq -> equal (on an array property: holds the value), in -> contains_any,
 range -> greater_than/... (numbers, or datetimes on the DATE[] property), text_match ->
-like("*value*") on the field-tokenized TEXT[] property (case-sensitive substring), exists ->
+like("*value*") on the field-tokenized TEXT[] property (case-sensitive substring),
+text_match_insensitive -> the same on the lowercased copy (kind "l"), exists ->
 `metadata_keys` holds the key (so no null-state index is needed), Not -> Filter.not_ (the
 complement over all objects, so ne / nin select records lacking the field).
 
-What Weaviate cannot do exactly, raised as UnsupportedError: text_match on a value holding
+What Weaviate cannot do exactly, raised as UnsupportedError: text matches on a value holding
 `*` or `?` (`like` wildcards have no escape), or the U+E000 marker of `encode_text`.
 """
 
@@ -36,7 +39,7 @@ from weaviate.collections.classes.filters import _Filters
 from ..core.filters import And, Field, FilterError, Node, Not, Or, parse_date
 from ..core.query import UnsupportedError
 from . import weaviate_layout as layout
-from .filter_common import fold_and, fold_or, normalize, record_field
+from .filter_common import fold_and, fold_case, fold_or, normalize, record_field
 
 
 class MatchNone:
@@ -129,20 +132,49 @@ def _field(field: Field, known: set[str] | None) -> _Filters | bool:
         if name is None:
             return False
         return getattr(Filter.by_property(name), _RANGE[op])(operand)
-    if op == "text_match":
+    if op in ("text_match", "text_match_insensitive"):
         if "*" in value or "?" in value or layout.MARK in value:
             raise UnsupportedError(
-                f"text_match on {key!r} with {value!r}: Weaviate's like has no escape for the "
+                f"{op} on {key!r} with {value!r}: Weaviate's like has no escape for the "
                 "wildcards * and ?"
             )
-        name = prop("s")
-        return False if name is None else Filter.by_property(name).like(f"*{value}*")
+        insensitive = op == "text_match_insensitive"
+        name = prop("l" if insensitive else "s")
+        pattern = fold_case(value) if insensitive else value
+        return False if name is None else Filter.by_property(name).like(f"*{pattern}*")
     if op == "exists":
         if known is not None and layout.METADATA_KEYS not in known:
             return not value
         holds = Filter.by_property(layout.METADATA_KEYS).equal(layout.encode_text(key))
         return holds if value else Filter.not_(holds)
     raise FilterError(f"operator {op!r} on {key!r} has no Weaviate translation")
+
+
+def needed_properties(node: Node | Any | None) -> set[str]:
+    """The property names the translation of `node` reads (to refresh a cached schema)."""
+    if not isinstance(node, (Field, And, Or, Not)):
+        return set()
+    return _needed(normalize(node))
+
+
+def _needed(node: Node) -> set[str]:
+    if isinstance(node, (And, Or)):
+        return set().union(*(_needed(c) for c in node.children))
+    if isinstance(node, Not):
+        return _needed(node.child)
+    record = record_field(node)
+    if record is not None:
+        return {record}
+    op, value = node.op, node.value
+    if op == "exists":
+        return {layout.METADATA_KEYS}
+    if op in _RANGE:
+        kinds = {"d" if isinstance(value, str) else "n"}
+    elif op in ("text_match", "text_match_insensitive"):
+        kinds = {"s" if op == "text_match" else "l"}
+    else:
+        kinds = {_kind(v) for v in (value if op == "in" else [value])}
+    return {layout.property_for_key(node.key, k) for k in kinds}
 
 
 def _stored(value: Any) -> Any:

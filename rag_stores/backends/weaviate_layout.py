@@ -4,14 +4,14 @@ Fixed properties (RESERVED; created with the collection, `base_properties()`):
 
 | property             | type            | holds |
 |----------------------|-----------------|-------|
-| `text`               | TEXT (word)     | the text, BM25-searchable |
+| `text`               | TEXT (word)     | the text, BM25-searchable (not filterable) |
 | `doc_id`             | TEXT (field)    | the user's id (points use `core.ids.to_point_id`) |
 | `ref_doc_id`         | TEXT (field)    | LlamaIndex ref_doc_id, absent when None |
 | `metadata_json`      | TEXT, no index  | `json.dumps(metadata)`: the exact copy every read returns |
 | `relationships_json` | TEXT, no index  | LlamaIndex relationships as JSON, absent when None |
 | `metadata_keys`      | TEXT[] (field)  | the metadata keys that hold a value (not null, not []): `exists` filters |
 
-Filterable metadata: each metadata key gets up to four properties, one per value kind,
+Filterable metadata: each metadata key gets up to five properties, one per value kind,
 all arrays so that a scalar and a list behave alike (eq on a list = "holds the value"):
 
 | kind | property              | type        | values |
@@ -20,6 +20,7 @@ all arrays so that a scalar and a list behave alike (eq on a list = "holds the v
 | `n`  | `md_<stem>__n`        | NUMBER[]    | ints and floats (1 == 1.0, as in JSON) |
 | `b`  | `md_<stem>__b`        | BOOL[]      | bools |
 | `d`  | `md_<stem>__d`        | DATE[]      | strings that are ISO 8601 dates (`core.filters.parse_date`), in UTC; also kept in `__s` |
+| `l`  | `md_<stem>__l`        | TEXT[] (field) | the strings lowercased (`filter_common.fold_case`): text_match_insensitive |
 
 A value goes to the property of its kind; a list is split by element kind, so a key that is
 a number in one record and a string in another never breaks Weaviate's fixed property types.
@@ -54,6 +55,7 @@ from typing import Any
 from weaviate.classes.config import DataType, Property, Tokenization
 
 from ..core.filters import parse_date
+from .filter_common import fold_case
 
 TEXT = "text"
 DOC_ID = "doc_id"
@@ -64,7 +66,7 @@ METADATA_KEYS = "metadata_keys"
 RESERVED = frozenset({TEXT, DOC_ID, REF_DOC_ID, METADATA_JSON, RELATIONSHIPS_JSON, METADATA_KEYS})
 PREFIX = "md_"
 KINDS = {"s": DataType.TEXT_ARRAY, "n": DataType.NUMBER_ARRAY, "b": DataType.BOOL_ARRAY,
-         "d": DataType.DATE_ARRAY}
+         "d": DataType.DATE_ARRAY, "l": DataType.TEXT_ARRAY}
 MARK = "\ue000"
 _STEM_MAX = 64
 _UNSAFE = re.compile(r"[^a-z0-9_]")
@@ -79,7 +81,7 @@ def key_stem(key: str) -> str:
 
 
 def property_for_key(key: str, kind: str) -> str:
-    """The property holding values of `kind` ("s", "n", "b", "d") of metadata key `key`."""
+    """The property holding values of `kind` ("s", "n", "b", "d", "l") of metadata key `key`."""
     if kind not in KINDS:
         raise ValueError(f"unknown value kind {kind!r}, expected one of {sorted(KINDS)}")
     return f"{PREFIX}{key_stem(key)}__{kind}"
@@ -130,6 +132,7 @@ def filterable_properties(metadata: Mapping[str, Any]) -> dict[str, list[Any]]:
             stored: Any = float(item) if kind == "n" else item
             if kind == "s":
                 stored = encode_text(item)
+                props.setdefault(property_for_key(key, "l"), []).append(encode_text(fold_case(item)))
                 date = date_value(item)
                 if date is not None:
                     props.setdefault(property_for_key(key, "d"), []).append(date)
@@ -184,7 +187,7 @@ def property_definition(name: str) -> Property:
     field = Tokenization.FIELD
     if name == TEXT:
         return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.WORD,
-                        index_searchable=True, index_filterable=True)
+                        index_searchable=True, index_filterable=False)
     if name in (DOC_ID, REF_DOC_ID):
         return Property(name=name, data_type=DataType.TEXT, tokenization=field,
                         index_searchable=False, index_filterable=True)
@@ -198,7 +201,7 @@ def property_definition(name: str) -> Property:
     if not name.startswith(PREFIX) or kind not in KINDS:
         raise ValueError(f"{name!r} is not a property of the rag-stores layout")
     return Property(name=name, data_type=KINDS[kind], index_searchable=False,
-                    index_filterable=True, tokenization=field if kind == "s" else None)
+                    index_filterable=True, tokenization=field if kind in "sl" else None)
 
 
 def missing_properties(names: Iterable[str], existing: Iterable[str]) -> list[Property]:

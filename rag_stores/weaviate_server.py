@@ -336,6 +336,8 @@ class WeaviateServer:
     Ports default to free ones, data to a temporary directory (deleted on stop), access
     to anonymous; with ``api_key`` only that key is accepted. The server log goes to
     ``<data_dir>/weaviate.log``. Use as a context manager or call start()/stop().
+    HTTP and the cluster ports bind to 127.0.0.1, but Weaviate binds gRPC on every
+    interface (hard-coded): on a shared network, set ``api_key``.
     """
 
     def __init__(

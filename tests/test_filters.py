@@ -9,17 +9,9 @@ the semantics (`_matches`) also checks the expected ids of the table itself.
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -364,66 +356,10 @@ def _qdrant_ids(client: QdrantClient, collection: str, flt: models.Filter | None
     return sorted(p.payload["doc_id"] for p in points if p.payload)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _PrivateWeaviate:
-    """A Weaviate server for this module alone, used when conftest has no `weaviate_server`."""
-
-    def __init__(self) -> None:
-        binary = os.environ.get("RAG_STORES_WEAVIATE_BIN") or next(
-            (str(p) for p in Path.home().glob(".cache/rag-stores/weaviate/*/weaviate-server")), None)
-        if binary is None or not Path(binary).is_file():
-            pytest.fail("no weaviate-server binary: run `rag-stores weaviate install`")
-        self.http_port, self.grpc_port = _free_port(), _free_port()
-        self.data = tempfile.mkdtemp(prefix="rag-stores-filters-")
-        env = {**os.environ, "PERSISTENCE_DATA_PATH": self.data, "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
-               "DEFAULT_VECTORIZER_MODULE": "none", "CLUSTER_HOSTNAME": "node1", "QUERY_DEFAULTS_LIMIT": "25",
-               "ENABLE_MODULES": "", "GRPC_PORT": str(self.grpc_port), "RAFT_BOOTSTRAP_EXPECT": "1",
-               "CLUSTER_GOSSIP_BIND_PORT": str(_free_port()), "CLUSTER_DATA_BIND_PORT": str(_free_port()),
-               "RAFT_PORT": str(_free_port()), "RAFT_INTERNAL_RPC_PORT": str(_free_port()),
-               "DISABLE_TELEMETRY": "true"}
-        self.log = open(Path(self.data) / "weaviate.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [binary, "--host", "127.0.0.1", "--port", str(self.http_port), "--scheme", "http"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/v1/.well-known/ready", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        pytest.fail("Weaviate did not become ready")
-
-    def connect(self) -> Any:
-        import weaviate
-
-        return weaviate.connect_to_local(host="127.0.0.1", port=self.http_port, grpc_port=self.grpc_port)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.data, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
-def weaviate_collection(request: pytest.FixtureRequest) -> Iterator[tuple[Any, set[str]]]:
-    private = None
-    try:
-        server = request.getfixturevalue("weaviate_server")
-    except pytest.FixtureLookupError:
-        server = private = _PrivateWeaviate()
-    client = server.connect()
+def weaviate_collection(weaviate_server: Any) -> Iterator[tuple[Any, set[str]]]:
+    """The dataset in a Weaviate collection laid out by weaviate_layout, and its property names."""
+    client = weaviate_server.connect()
     try:
         name = "Filters_" + uuid.uuid4().hex[:8]
         collection = client.collections.create(
@@ -442,8 +378,6 @@ def weaviate_collection(request: pytest.FixtureRequest) -> Iterator[tuple[Any, s
         client.collections.delete(name)
     finally:
         client.close()
-        if private is not None:
-            private.stop()
 
 
 def _weaviate_ids(collection: Any, flt: Any) -> list[str]:

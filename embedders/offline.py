@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.util import find_spec
@@ -70,10 +72,21 @@ class Asset:
     target: str
     source: PackageFile | str  # a PackageFile, or the name of a file in embedders/assets
     sha256: str | None = None  # pinned for third-party files; None for the project's own data
+    # For a file we adjust: the source's pinned sha256, the change, and `sha256` of the result.
+    source_sha256: str | None = None
+    transform: Callable[[bytes], bytes] | None = None
 
     @property
     def group(self) -> str:
         return self.target.rsplit("/", 1)[0]
+
+
+def _max_length_256(data: bytes) -> bytes:
+    """all-MiniLM-L6-v2 was trained on 256 tokens (sentence_bert_config.json max_seq_length);
+    its tokenizer_config says 512, and FastEmbed truncates at model_max_length."""
+    config = json.loads(data)
+    config["model_max_length"] = 256
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
 def _gt(name: str) -> PackageFile:
@@ -99,7 +112,9 @@ ASSETS: tuple[Asset, ...] = (
     Asset(
         f"{_MINILM}/tokenizer_config.json",
         _gt("tokenizer_config.json"),
-        "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+        "f1e7229e18568e9bb96bbb85e7d59698ba39a2ff50b6f64b8bec222a80a39676",
+        source_sha256="acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+        transform=_max_length_256,
     ),
     Asset(
         f"{_MINILM}/special_tokens_map.json",
@@ -275,8 +290,13 @@ def read_source(asset: Asset, fetcher: WheelFetcher | None) -> tuple[bytes, str]
         ref = resources.files("embedders").joinpath("assets", *asset.source.split("/"))
         return ref.read_bytes(), f"embedders/assets/{asset.source}"
     data, where = read_package_file(asset.source, fetcher)
-    if asset.sha256:
-        check_bytes(data, asset.sha256, where)
+    expected = asset.source_sha256 or asset.sha256
+    if expected:
+        check_bytes(data, expected, where)
+    if asset.transform is not None:
+        data = asset.transform(data)
+        if asset.sha256:
+            check_bytes(data, asset.sha256, f"{asset.target} made from {where}")
     return data, where
 
 

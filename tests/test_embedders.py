@@ -33,6 +33,8 @@ def cos(a: list[float], b: list[float]) -> float:
 def test_dense_default_model(dense_encoder):
     assert dense_encoder.model_name == "sentence-transformers/all-MiniLM-L6-v2"
     assert dense_encoder.dim == 384
+    # sentence-transformers' max_seq_length, not the 512 of the raw tokenizer_config.json
+    assert dense_encoder.model.model.tokenizer.truncation["max_length"] == 256
     cat, feline, stocks = dense_encoder.embed_documents([CAT, FELINE, STOCKS])
     assert all(len(v) == 384 and isinstance(v[0], float) for v in (cat, feline, stocks))
     assert cos(cat, feline) > 0.45

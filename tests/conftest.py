@@ -11,7 +11,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 from rag_stores.backends.qdrant import QdrantBackend
 from tests.conformance import Variant
 
-VARIANTS = ["qdrant-memory", "qdrant-disk", "qdrant-async"]
+VARIANTS = ["qdrant-memory", "qdrant-disk", "qdrant-async", "weaviate", "weaviate-async"]
 
 
 @pytest.fixture(params=VARIANTS)
@@ -30,6 +30,17 @@ async def variant(request, tmp_path) -> AsyncIterator[Variant]:
         aclient = AsyncQdrantClient(":memory:")
         yield Variant(name, True, lambda c: QdrantBackend(c, async_client=aclient))
         await aclient.close()
+    else:
+        from rag_stores.backends.weaviate import WeaviateBackend
+
+        server = request.getfixturevalue("weaviate_server")  # started only when needed
+        wclient = server.connect() if name == "weaviate" else None
+        waclient = await server.connect_async()
+        yield Variant(name, wclient is None, lambda c: WeaviateBackend(
+            c, client=wclient, async_client=waclient))
+        await waclient.close()
+        if wclient is not None:
+            wclient.close()
 # --- end conformance variants ---
 
 

@@ -1,4 +1,4 @@
-"""langchain-tests' standard VectorStore suite, sync and async, on every Qdrant mode."""
+"""langchain-tests' standard VectorStore suite, sync and async, on every Qdrant mode and Weaviate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from langchain_core.vectorstores import VectorStore
 from langchain_tests.integration_tests.vectorstores import VectorStoreIntegrationTests
 from qdrant_client import AsyncQdrantClient
 
-from rag_stores.langchain import QdrantVectorStore
+from rag_stores.langchain import QdrantVectorStore, WeaviateVectorStore
+from tests.conformance import fresh_name
 
 
 class TestQdrantMemory(VectorStoreIntegrationTests):
@@ -39,3 +40,17 @@ class TestQdrantAsyncClient(VectorStoreIntegrationTests):
         store = QdrantVectorStore(self.get_embeddings(), "standard", async_client=client)
         yield store
         await client.close()
+
+
+class TestWeaviate(VectorStoreIntegrationTests):
+    """The real Weaviate server, sync and async clients (async really async)."""
+
+    @pytest.fixture
+    async def vectorstore(self, weaviate_server) -> AsyncIterator[VectorStore]:
+        client = weaviate_server.connect()
+        aclient = await weaviate_server.connect_async()
+        store = WeaviateVectorStore(self.get_embeddings(), fresh_name("Standard"), client=client,
+                                    async_client=aclient)
+        yield store
+        await aclient.close()
+        client.close()

@@ -94,6 +94,24 @@ def test_collection_names_follow_weaviate_rules() -> None:
         WeaviateBackend("X", client=object(), distance="hamming")  # type: ignore[arg-type]
 
 
+def test_urls_choose_server_or_cloud() -> None:
+    from rag_stores.backends.weaviate import _connection_spec
+
+    cloud = _connection_spec("https://abc.c0.europe-west3.gcp.weaviate.cloud", None, None, None,
+                             "key", None, None)
+    assert (cloud["kind"], cloud["cluster_url"]) == ("cloud", "abc.c0.europe-west3.gcp.weaviate.cloud")
+    server = _connection_spec("https://search.example.com", None, None, None, "key", None, None)
+    assert (server["kind"], server["http_port"], server["grpc_port"], server["grpc_secure"]) == \
+        ("custom", 443, 443, True)
+    plain = _connection_spec("http://10.0.0.5:8080", None, None, 50052, None, None, None)
+    assert (plain["http_host"], plain["http_port"], plain["grpc_port"], plain["http_secure"]) == \
+        ("10.0.0.5", 8080, 50052, False)
+    with pytest.raises(ValueError, match="api_key"):
+        _connection_spec("https://abc.weaviate.cloud", None, None, None, None, None, None)
+    with pytest.raises(ValueError, match="url must"):
+        _connection_spec("localhost:8080", None, None, None, None, None, None)
+
+
 # --- writes and reads ------------------------------------------------------------------------
 def test_round_trip_keeps_ids_text_metadata_and_vectors(backend: WeaviateBackend) -> None:
     odd = ["1", "doc/with space", "550e8400-e29b-41d4-a716-446655440000", "ünïcode", "x" * 300]

@@ -25,6 +25,13 @@ Scores (core/scores.py): dense hits have a higher-is-better similarity: cosine
 manhattan `-distance`; Weaviate's raw distance is kept in `Hit.extra["distance"]`.
 BM25 and hybrid hits carry Weaviate's own score.
 
+Hybrid search is Weaviate's `hybrid` (text + our query vector, `alpha` default 0.5);
+fusion "rrf"/"ranked" -> RANKED, "relative_score"/"dbsf" -> RELATIVE_SCORE (Weaviate has
+no DBSF: its relative-score fusion is the nearest); `prefetch_k` has no Weaviate
+equivalent and is ignored. A `Query.operator` of "and" / "or" (when the field exists)
+becomes Weaviate's BM25 operator. Grouped search is dense only: Weaviate's `group_by`
+returns no scores for keyword or hybrid results.
+
 Where Weaviate has no server-side equivalent, the work is client-side and said so:
 - mmr: `fetch_k` candidates with vectors by `near_vector`, then `core.mmr.mmr_select`
   (Weaviate 1.38 accepts a diversity selection but does not apply it);
@@ -93,7 +100,6 @@ _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,254}")
 _TENANT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIM_RE = re.compile(r"\bdim=(\d+)\b")
 _CLOUD_SUFFIXES = (".weaviate.cloud", ".weaviate.network", ".weaviate.io")
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 # Embedded Weaviate's ports (the client's defaults for connect_to_embedded).
 EMBEDDED_PORT, EMBEDDED_GRPC_PORT = 8079, 50050
 # Objects per request for reads by id, deletes by id and paged scrolls.
@@ -246,7 +252,11 @@ class WeaviateBackend:
             try:
                 await aclient.connect()
             except WeaviateBaseError as exc:
+                await aclient.close()
                 raise _connect_error(self._spec, exc) from exc
+            if self._aclient is not None:  # another task connected meanwhile
+                await aclient.close()
+                return self._aclient
             self._aclient, self._owns_aclient, self._aloop = aclient, True, loop
         elif self._owns_aclient and self._aloop is not loop:
             raise RuntimeError("this backend's async client was opened in another event loop; "
@@ -254,6 +264,7 @@ class WeaviateBackend:
         return self._aclient
 
     def close(self) -> None:
+        """Close the sync client this backend opened (after async use, await aclose())."""
         if self._owns_client and self._client is not None:
             self._client.close()
         if self._owns_client:
@@ -999,9 +1010,7 @@ def _connection_spec(url: str | None, host: str | None, port: int | None, grpc_p
 
 def _connect_error(spec: dict[str, Any], exc: Exception) -> Exception:
     where = spec["where"]
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, AuthenticationFailedError) or status in (401, 403) \
-            or "401" in str(exc) or "403" in str(exc):
+    if isinstance(exc, AuthenticationFailedError) or getattr(exc, "status_code", None) in (401, 403):
         return PermissionError(f"Weaviate at {where} refused the credentials "
                                f"(check api_key=): {exc}")
     return ConnectionError(f"cannot connect to Weaviate at {where}: {exc}")

@@ -397,6 +397,7 @@ def test_qdrant_selects_expected(qdrant: QdrantClient, case: Any, form: str) -> 
 @pytest.mark.parametrize("case", TREE_CASES, ids=[c.name for c in TREE_CASES])
 def test_qdrant_record_fields(qdrant: QdrantClient, case: Any) -> None:
     assert _qdrant_ids(qdrant, "nested", to_qdrant(case.tree)) == sorted(case.expected)
+    assert _qdrant_ids(qdrant, "flat", to_qdrant(case.tree, metadata_key=None)) == sorted(case.expected)
 
 
 @pytest.mark.weaviate

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from ..core.filters import RECORD_FIELDS, And, Field, FilterError, Node, Not, Or
+from ..core.ids import to_point_id
 from ..core.query import UnsupportedError
 
 # 256 spellings = 8 letters. Each spelling is one substring condition in the engine.
@@ -53,6 +54,13 @@ def record_field(field: Field) -> str | None:
     if field.op not in RECORD_FIELD_OPS:
         raise FilterError(f"operator {field.op!r} is not supported on record field {field.key!r}")
     return name
+
+
+def point_ids(field: Field) -> list[str]:
+    """Engine point ids for an eq / in on DOC_ID: every store keys a record by
+    `to_point_id(user id)`, so the id filter is an indexed id lookup in any payload layout."""
+    values = field.value if field.op == "in" else [field.value]
+    return list(dict.fromkeys(to_point_id(v) for v in values if isinstance(v, str) and v))
 
 
 def _fold(ch: str) -> str:

@@ -2,8 +2,9 @@
 
 Payload layout (DESIGN.md): metadata sits under `metadata_key` ("metadata"), or at the top
 level of the payload when `metadata_key` is "" or None (llama-index-vector-stores-qdrant's
-layout). The record fields DOC_ID / REF_DOC_ID ("$doc_id", "$ref_doc_id") map to the
-top-level payload keys `doc_id` / `ref_doc_id`.
+layout). The record field DOC_ID ("$doc_id", the user id) becomes `has_id` on the point ids
+(`core.ids.to_point_id`), which holds in every layout; REF_DOC_ID ("$ref_doc_id") reads the
+top-level payload key `ref_doc_id`.
 
 Keys are literal: a key that is not a plain name ([A-Za-z_-][A-Za-z0-9_-]*, e.g. "a.b",
 "release date", "über") is written as a quoted JSON-path segment (`metadata."a.b"`),
@@ -33,9 +34,16 @@ from typing import Any
 
 from qdrant_client import models
 
-from ..core.filters import And, Field, FilterError, Node, Not, Or, parse_date
+from ..core.filters import DOC_ID, And, Field, FilterError, Node, Not, Or, parse_date
 from ..core.query import UnsupportedError
-from .filter_common import case_variants, fold_and, fold_or, normalize, record_field
+from .filter_common import (
+    case_variants,
+    fold_and,
+    fold_or,
+    normalize,
+    point_ids,
+    record_field,
+)
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_-][A-Za-z0-9_-]*")
 # Native condition types that may stand where a Filter is expected (wrapped in `must`).
@@ -101,6 +109,9 @@ def _one(conditions: list[Condition], clause: str) -> Condition:
 
 def _field(field: Field, metadata_key: str | None) -> Condition | bool:
     record = record_field(field)
+    if field.key == DOC_ID:
+        ids = point_ids(field)
+        return models.HasIdCondition(has_id=list(ids)) if ids else False
     path = record if record is not None else key_path(field.key, metadata_key)
     op, value = field.op, field.value
     if op == "eq":
@@ -138,7 +149,8 @@ def _substring(path: str, value: str) -> Condition:
     match = getattr(models, "MatchSubstring", None)
     if match is None:
         raise UnsupportedError(
-            "text matches need qdrant_client.models.MatchSubstring (qdrant-client >= 1.20)"
+            "text matches need qdrant_client.models.MatchSubstring, which this qdrant-client "
+            "lacks (1.20.0 has it)"
         )
     return models.FieldCondition(key=path, match=match(substring=value))
 

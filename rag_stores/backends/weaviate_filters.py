@@ -1,8 +1,8 @@
 """Filter tree -> Weaviate filter (semantics: rag_stores.core.filters; layout: weaviate_layout).
 
 A comparison picks the property of its value's kind: eq "x" reads `md_<key>__s`, eq 3 reads
-`md_<key>__n`, gt "2020-01-01" reads `md_<key>__d`. The record fields DOC_ID / REF_DOC_ID
-read the `doc_id` / `ref_doc_id` properties.
+`md_<key>__n`, gt "2020-01-01" reads `md_<key>__d`. The record field DOC_ID (the user id)
+becomes an id filter on `core.ids.to_point_id` of the value; REF_DOC_ID reads `ref_doc_id`.
 
 Weaviate refuses a filter on a property the collection does not have, and a key's
 properties appear only once a record wrote a value of that kind. Given the collection's
@@ -36,10 +36,10 @@ from typing import Any
 from weaviate.classes.query import Filter
 from weaviate.collections.classes.filters import _Filters
 
-from ..core.filters import And, Field, FilterError, Node, Not, Or, parse_date
+from ..core.filters import DOC_ID, And, Field, FilterError, Node, Not, Or, parse_date
 from ..core.query import UnsupportedError
 from . import weaviate_layout as layout
-from .filter_common import fold_and, fold_case, fold_or, normalize, record_field
+from .filter_common import fold_and, fold_case, fold_or, normalize, point_ids, record_field
 
 
 class MatchNone:
@@ -106,6 +106,9 @@ def _kind(value: Any) -> str:
 def _field(field: Field, known: set[str] | None) -> _Filters | bool:
     key, op, value = field.key, field.op, field.value
     record = record_field(field)
+    if key == DOC_ID:
+        ids = point_ids(field)
+        return Filter.by_id().contains_any(ids) if ids else False
 
     def prop(kind: str) -> str | None:
         if record is not None:
@@ -164,7 +167,7 @@ def _needed(node: Node) -> set[str]:
         return _needed(node.child)
     record = record_field(node)
     if record is not None:
-        return {record}
+        return set() if node.key == DOC_ID else {record}
     op, value = node.op, node.value
     if op == "exists":
         return {layout.METADATA_KEYS}

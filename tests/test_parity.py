@@ -90,5 +90,5 @@ def test_bm25_cannot_agree_exactly_but_finds_the_same_rare_term(engines) -> None
                                                                text="dragons wizards"))]
     assert top_qdrant[0] == "r02"
     assert sorted(top_weaviate[:10]) == sorted(f"r02-{c}" for c in range(10))
-    assert not top_weaviate[10].startswith("r02-")
+    assert len(top_weaviate) == 10  # nothing else holds either word
     sparse_backend.client.close()

@@ -19,9 +19,11 @@ Prompts, as Weaviate builds them (usecases/modulecomponents/generative in Weavia
   `f"{task}: {json}"`, where json is the list of the objects' properties (restricted to
   `grouped_properties` when given; objects left with none are omitted), each a
   `{name: value-as-text}` dict with sorted keys and no spaces: Go's `json.Marshal` output,
-  except that `<`, `>` and `&` are not escaped.
+  byte for byte (non-ASCII kept; `<`, `>`, `&`, U+2028 and U+2029 escaped as `\\u003c`...).
 - A placeholder that names no property of the objects it applies to is a `PromptError`,
-  raised before any LLM call (Weaviate fails the whole query the same way).
+  raised before any LLM call. (Weaviate fails the whole query for a single prompt the same
+  way, but silently leaves an unknown grouped-task placeholder as its bare name, and turns
+  `{{name}}` into `{value}`; here `{{name}}` is the same placeholder as `{name}`.)
 - No objects: no LLM call (as in Weaviate); `result.generative.text` is None.
 
 `max_context_tokens` bounds the grouped prompt (tiktoken, `encoding`): the lowest-ranked
@@ -72,6 +74,11 @@ Method = Literal["near_text", "near_vector", "hybrid", "bm25", "fetch_objects"]
 METHODS: tuple[str, ...] = ("near_text", "near_vector", "hybrid", "bm25", "fetch_objects")
 # Weaviate's placeholder pattern `{([\w\s]*?)}`; `{{name}}` is taken as one placeholder.
 _PLACEHOLDER = re.compile(r"\{\{([\w\s]*?)\}\}|\{([\w\s]*?)\}")
+
+
+# Go's json.Marshal escapes these even inside strings (HTML safety); Weaviate's prompts have them so.
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 class PromptError(ValueError):
@@ -209,7 +216,7 @@ def grouped_prompt(task: str, contexts: Sequence[dict[str, str]]) -> str:
     """Weaviate's grouped prompt: the task, then the objects' properties as JSON."""
     kept = [c for c in contexts if c]
     body = json.dumps(kept, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return f"{task}: {body}"
+    return f"{task}: {body.translate(_GO_ESCAPES)}"
 
 
 def fit_grouped(task: str, contexts: list[dict[str, str]], ids: list[str],
@@ -504,6 +511,14 @@ class GenerativeSearch:
     uses its own embedding). At most `max_concurrency` LLM calls run at once (threads in
     the sync methods, tasks in the async ones). `server_side=True` (default or per call)
     lets a Weaviate collection with a generative module do the work.
+
+    The methods take weaviate-client 4.x's arguments with the same names and meanings:
+    `limit` (default 10), `offset`, `filters` (a LangChain dict, LlamaIndex MetadataFilters,
+    a core filter tree or a native engine filter), `include_vector`, `distance` /
+    `certainty` (near_*), `alpha`, `vector`, `fusion_type` (hybrid). Prompts may be given
+    as weaviate's `GenerativeParameters.single_prompt(...)` / `.grouped_task(...)` objects.
+    Weaviate-only options (move_to, auto_limit, rerank, group_by, target_vector,
+    return_properties, query_properties, ...) are not offered.
     """
 
     def __init__(self, store: Any, llm: Any = None, *, embed_model: Any = None,
@@ -594,7 +609,7 @@ class GenerativeSearch:
         if req.server_side:
             backend = _server_backend(self.source.backend)
             query = None if req.method == "fetch_objects" else \
-                self.source.query(req, await self._avector(req))
+                await asyncio.to_thread(self.source.query, req, await self._avector(req))
             return await backend._arun(_server_plan(backend, req, query))
         hits, records = await self._aretrieve(req)
         job = self.source.job(req, hits, records, self.max_context_tokens, self.encoding)
@@ -640,7 +655,8 @@ class GenerativeSearch:
                                             req.include_vector)
             records = records[req.offset:]
             return [None] * len(records), records
-        query = self.source.query(req, await self._avector(req))
+        # the sparse encoder (Qdrant) runs in a thread, off the event loop
+        query = await asyncio.to_thread(self.source.query, req, await self._avector(req))
         store = self.source.lc_store
         hits = await store.asearch_hits(query) if store is not None else \
             await backend.asearch(query)
@@ -781,8 +797,6 @@ class GenerativeSearch:
                       "bm25": "query"}.get(mode)
         signature = inspect.signature(method)
         signature.bind_partial(**kwargs)  # unknown keywords fail here, not on first use
-        if output == "text" and not kwargs.get("grouped_task"):
-            raise ValueError("output='text' returns the grouped answer: pass grouped_task=")
 
         def arguments(value: Any) -> dict[str, Any]:
             call = dict(kwargs)
@@ -795,6 +809,8 @@ class GenerativeSearch:
 
         def shape(result: GenerativeResult) -> Any:
             if output == "text":
+                if result.generative is None:
+                    raise ValueError("output='text' returns the grouped answer: pass grouped_task=")
                 return result.generated
             if output == "texts":
                 return [o.generated for o in result.objects]
@@ -865,16 +881,18 @@ def _server_plan(backend: Any, req: _Request, query: Query | None) -> Any:
             raw.model_copy(update={"prompt": prompt})
     if req.grouped_task is not None:
         task = _substitute(req.grouped_task, placeholder)
-        raw = req.raw_grouped
-        args["grouped_task"] = task if isinstance(raw, str) else \
-            raw.model_copy(update={"prompt": task, "non_blob_properties": None})
         properties = [layout.TEXT, layout.METADATA_JSON]
         if req.grouped_properties is not None:
             properties = [p for key in req.grouped_properties for p in stored(key)]
             if not properties:
                 raise PromptError(f"none of grouped_properties {req.grouped_properties} is a "
                                   f"property or stored metadata key of {name!r}")
-        args["grouped_properties"] = properties
+        raw = req.raw_grouped
+        if isinstance(raw, str):
+            args.update(grouped_task=task, grouped_properties=properties)
+        else:  # weaviate's _GroupedTask carries its own properties
+            args["grouped_task"] = raw.model_copy(
+                update={"prompt": task, "non_blob_properties": properties})
     if req.provider is not None:
         args["generative_provider"] = req.provider
 

@@ -499,6 +499,23 @@ def test_server_side_matches_client_side_prompts(weaviate_store, weaviate_client
     assert server.objects[0].metadata.distance == pytest.approx(local.objects[0].metadata.distance,
                                                                 abs=1e-4)
     assert server.prompts.single == [] and server.prompts.grouped is None
+    # weaviate's own parameter objects and a per-call provider, on both sides
+    from weaviate.classes.generate import GenerativeConfig, GenerativeParameters
+
+    params = {"single_prompt": GenerativeParameters.single_prompt("Describe {text}"),
+              "grouped_task": GenerativeParameters.grouped_task("Compare",
+                                                                non_blob_properties=["text"]),
+              "limit": 2}
+    assert [o.generated for o in gs.near_text("pets", **params).objects] \
+        == local.prompts.single
+    server = gs.near_text("pets", server_side=True, generative_provider=GenerativeConfig.dummy(),
+                          **params)
+    assert server.generated == DUMMY.format(local.prompts.grouped)
+    with pytest.raises(TypeError, match="weaviate GenerativeConfig"):
+        gs.near_text("pets", server_side=True, generative_provider=ParrotFakeChatModel(),
+                     **params)
+    with pytest.raises(TypeError, match="LangChain chat model"):
+        gs.near_text("pets", generative_provider=GenerativeConfig.dummy(), **params)
 
 
 def test_server_side_maps_metadata_keys(weaviate_store, weaviate_client):
@@ -514,6 +531,19 @@ def test_server_side_maps_metadata_keys(weaviate_store, weaviate_client):
     assert default.generated == DUMMY.format(grouped_prompt("G", context))
     with pytest.raises(PromptError, match=r"\{nope\} is neither a property"):
         gs.near_text("pets", single_prompt="{text} {nope}")
+
+
+def test_grouped_json_escapes_like_go(weaviate_store, weaviate_client):
+    """Weaviate's JSON (Go) escapes <, > and & and keeps non-ASCII: so do we."""
+    text = "Tom & Jerry <3 caf\u00e9 \u2028 \"quoted\""
+    TABLE[text] = [0.0, 0.0, -1.0]
+    weaviate_store.add_texts([text], [{"title": "<b>"}], ids=["e"])
+    _enable_dummy(weaviate_client, weaviate_store.backend.collection_name)
+    gs = GenerativeSearch(weaviate_store, ParrotFakeChatModel())
+    kwargs = {"grouped_task": "T", "grouped_properties": ["text"], "filters": {"title": "<b>"}}
+    local = gs.fetch_objects(**kwargs)
+    assert "\\u0026 Jerry \\u003c3 caf\u00e9 \\u2028 \\\"quoted" in local.generated
+    assert gs.fetch_objects(server_side=True, **kwargs).generated == DUMMY.format(local.generated)
 
 
 async def test_weaviate_async_client(weaviate_server):

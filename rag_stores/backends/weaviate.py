@@ -28,7 +28,7 @@ BM25 and hybrid hits carry Weaviate's own score.
 Hybrid search is Weaviate's `hybrid` (text + our query vector, `alpha` default 0.5);
 fusion "rrf"/"ranked" -> RANKED, "relative_score"/"dbsf" -> RELATIVE_SCORE (Weaviate has
 no DBSF: its relative-score fusion is the nearest); `prefetch_k` has no Weaviate
-equivalent and is ignored. A `Query.operator` of "and" / "or" (when the field exists)
+equivalent and is ignored. A `Query.operator` of "and" / "or"
 becomes Weaviate's BM25 operator. Grouped search is dense only: Weaviate's `group_by`
 returns no scores for keyword or hybrid results.
 
@@ -78,15 +78,14 @@ from weaviate.exceptions import (
     WeaviateStartUpError,
 )
 
-from ..core.filters import RANGE_OPERATORS, And, Field, Node, Not, Or
+from ..core.filters import Node
 from ..core.ids import to_point_id
 from ..core.mmr import mmr_select
 from ..core.query import CollectionNotFoundError, Query, UnsupportedError
 from ..core.records import Group, Hit, Record, check_records
 from ..core.scores import DISTANCES
 from . import weaviate_layout as layout
-from .filter_common import normalize, record_field
-from .weaviate_filters import MATCH_NONE, to_weaviate
+from .weaviate_filters import MATCH_NONE, needed_properties, to_weaviate
 
 _DISTANCE = {
     "cosine": VectorDistances.COSINE,
@@ -516,8 +515,7 @@ class WeaviateBackend:
         if node is None:
             return None
         info = yield from self._load_info()
-        if isinstance(node, (Field, And, Or, Not)) and \
-                any(name not in info.properties for name in _needed_properties(normalize(node))):
+        if any(name not in info.properties for name in needed_properties(node)):
             info = yield from self._load_info(refresh=True)
         return to_weaviate(node, info.properties)
 
@@ -699,7 +697,7 @@ class WeaviateBackend:
         if mode in ("sparse", "hybrid") and not info.searchable:
             raise UnsupportedError(f"{mode} search needs a BM25-indexed text property "
                                    f"{layout.TEXT!r}, which {self.collection_name!r} lacks")
-        operator = getattr(query, "operator", None)
+        operator = query.operator
         if operator not in (None, "and", "or"):
             raise ValueError(f"operator must be 'and' or 'or', got {operator!r}")
         bm25_operator = None if operator is None else (
@@ -955,26 +953,6 @@ def _strip(hits: list[Hit], with_vectors: bool) -> list[Hit]:
         for hit in hits:
             hit.record.vector = None
     return hits
-
-
-def _needed_properties(node: Node) -> set[str]:
-    """The property names the translator reads for a normalized tree (weaviate_filters)."""
-    if isinstance(node, (And, Or)):
-        return set().union(*(_needed_properties(c) for c in node.children))
-    if isinstance(node, Not):
-        return _needed_properties(node.child)
-    if record_field(node) is not None:
-        return set()
-    if node.op == "exists":
-        return {layout.METADATA_KEYS}
-    if node.op in RANGE_OPERATORS:
-        kinds = ["d" if isinstance(node.value, str) else "n"]
-    elif node.op in ("text_match", "text_match_insensitive"):
-        kinds = ["l" if node.op == "text_match_insensitive" else "s"]
-    else:
-        values = node.value if node.op == "in" else [node.value]
-        kinds = [k for k in map(layout.value_kind, values) if k]
-    return {layout.property_for_key(node.key, k) for k in kinds}
 
 
 # --- connections ------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ class Query:
     vector: list[float] | None = None
     sparse: SparseVector | None = None
     text: str | None = None
+    # Keyword matching: "and" = every query term must occur, "or" = any; None: engine default.
+    operator: Literal["and", "or"] | None = None
     filter: Node | Any | None = None  # a filter tree, or a native engine filter passed through
     score_threshold: float | None = None
     offset: int = 0

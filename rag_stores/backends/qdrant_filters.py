@@ -34,7 +34,17 @@ from typing import Any
 
 from qdrant_client import models
 
-from ..core.filters import DOC_ID, And, Field, FilterError, Node, Not, Or, parse_date
+from ..core.filters import (
+    DOC_ID,
+    RANGE_OPERATORS,
+    And,
+    Field,
+    FilterError,
+    Node,
+    Not,
+    Or,
+    parse_date,
+)
 from ..core.query import UnsupportedError
 from .filter_common import (
     case_variants,
@@ -51,7 +61,6 @@ _NATIVE_CONDITIONS = (
     models.FieldCondition, models.IsEmptyCondition, models.IsNullCondition,
     models.HasIdCondition, models.HasVectorCondition, models.NestedCondition,
 )
-_RANGE_ARG = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 _HEAD_SPELLINGS = 8
 
 Condition = Any  # a models.Condition or a nested models.Filter
@@ -122,7 +131,7 @@ def _field(field: Field, metadata_key: str | None) -> Condition | bool:
         if strings:
             parts.insert(0, models.FieldCondition(key=path, match=models.MatchAny(any=strings)))
         return _one(parts, "should")
-    if op in _RANGE_ARG:
+    if op in RANGE_OPERATORS:
         if isinstance(value, str):
             when = parse_date(value)
             assert when is not None  # checked by Field

@@ -471,9 +471,22 @@ def weaviate_store(weaviate_client):
 def _enable_dummy(client: Any, name: str) -> None:
     from weaviate.classes.config import Reconfigure
 
-    # rag-stores' WeaviateBackend has no generative_config option yet: add the module here.
+    # A collection made without a module gets one later (the backend's generative_config=
+    # option sets it at creation: test_generative_config_option_enables_server_side).
     client.collections.use(name).config.update(
         generative_config=Reconfigure.Generative.custom("generative-dummy"))
+
+
+def test_generative_config_option_enables_server_side(weaviate_client):
+    from weaviate.classes.config import Configure
+
+    store = lc.WeaviateVectorStore(TableEmbeddings(), _name(), client=weaviate_client, dim=3,
+                                   generative_config=Configure.Generative.custom("generative-dummy"))
+    store.add_texts([t for _, t, _ in DOCS], [m for _, _, m in DOCS], ids=[i for i, _, _ in DOCS])
+    result = GenerativeSearch(store, ParrotFakeChatModel()).near_text(
+        "pets", grouped_task="Compare", limit=2, server_side=True)
+    assert result.server_side and result.generated.startswith("You want me to generate")
+    weaviate_client.collections.delete(store.backend.collection_name)
 
 
 def test_server_side_needs_a_generative_module(weaviate_store):

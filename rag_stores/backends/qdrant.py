@@ -298,7 +298,9 @@ class QdrantBackend:
         )
 
     def _field(self, key: str) -> str:
-        return f"{self.metadata_key}.{key}" if self.metadata_key else key
+        from .qdrant_filters import key_path
+
+        return key_path(key, self.metadata_key)
 
     def create_payload_index(self, key: str, schema: str = "keyword") -> None:
         """Index a metadata field (Qdrant servers in strict mode refuse unindexed filters)."""

@@ -187,6 +187,7 @@ class WeaviateBackend:
         distance: str = "cosine",
         index: str = "hnsw",
         batch_size: int = 100,
+        generative_config: Any = None,
     ) -> None:
         if distance not in DISTANCES:
             raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
@@ -205,6 +206,8 @@ class WeaviateBackend:
         self.distance = distance
         self.index = index
         self.batch_size = batch_size
+        # A `Configure.Generative.*` module for server-side generation (rag_stores.generate).
+        self.generative_config = generative_config
         self._info: Info | None = None
         self._tenant_ready = False
         self._lock = threading.Lock()
@@ -439,6 +442,7 @@ class WeaviateBackend:
             "multi_tenancy_config": Configure.multi_tenancy(
                 enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)
             if self.tenant is not None else None,
+            "generative_config": self.generative_config,
         }
 
     def _ensure(self, dim: int, sparse: bool) -> Plan:

@@ -478,7 +478,12 @@ def _open_demo_store(args: argparse.Namespace, stack: ExitStack) -> tuple[Any, s
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """Ingest the docstrings of the standard library's modules (read from their source files,
+    never imported), show dense, BM25, hybrid, MMR and recommend results side by side, then
+    run a grouped generation (with an LLM if one is configured, else showing its prompts)."""
     started = time.perf_counter()
+    if args.k < 1:
+        raise AppError(f"--k must be at least 1, got {args.k}")
     with ExitStack() as stack:
         t0 = time.perf_counter()
         chunks = stdlib_chunks(args.limit)
@@ -491,7 +496,10 @@ def _demo(args: argparse.Namespace) -> int:
         store.add_texts([c.text for c in chunks], [c.metadata for c in chunks],
                         ids=[c.id for c in chunks])
         print(f"ingested into {where} in {time.perf_counter() - t0:.1f}s "
-              f"(dense all-MiniLM-L6-v2 + BM25)\n")
+              f"(dense all-MiniLM-L6-v2 + BM25)")
+        print("columns: dense vectors | bm25 keywords | hybrid (both, fused by the engine) | "
+              "mmr (relevance traded for variety) | like X (recommend: more like the best "
+              "dense hit)\n")
         queries = args.query or list(DEMO_QUERIES)
         for text in queries:
             print(f"query: {text!r}")
@@ -502,10 +510,10 @@ def _demo(args: argparse.Namespace) -> int:
             top = columns["dense"][:1]
             if top:  # more like the best dense hit (which itself is left out)
                 hits = store.search_hits(Query(mode="recommend", k=args.k, positive=top))
-                columns[f"recommend +{_label(top[0])}"] = [h.record.id for h in hits]
+                columns[f"like {_label(top[0])}"] = [h.record.id for h in hits]
             rows = [[str(i + 1)] + [_label(c[i]) if i < len(c) else "" for c in columns.values()]
                     for i in range(args.k)]
-            print(table(["#", *columns], rows, [2] + [15] * len(columns)))
+            print(table(["#", *columns], rows, [2] + [15] * (len(columns) - 1) + [20]))
             print()
         _demo_generation(store, queries[0], args)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")

@@ -173,6 +173,7 @@ def test_the_default_location_is_the_data_folder(tmp_path, capsys):
     (["query", "x", "--collection", "nothing"], "collection 'nothing' does not exist"),
     (["query", "x", "--path", "{tmp}/nowhere"], "no Qdrant data at"),
     (["demo", "--limit", "0"], "--limit must be at least 1"),
+    (["demo", "--k", "0"], "--k must be at least 1"),
     (["ingest", "{tmp}/docs", "--chunk-tokens", "4"], "--chunk-tokens must be at least 8"),
 ])
 def test_bad_input_is_reported_plainly(tmp_path, capsys, argv, message):
@@ -197,7 +198,7 @@ def test_demo_without_llm_shows_the_prompts(capsys):
     assert "corpus: 30 chunks" in out
     header = next(line for line in out.splitlines() if line.startswith("#"))
     assert header.split()[:5] == ["#", "dense", "bm25", "hybrid", "mmr"]
-    assert "recommend +" in header
+    assert header.split()[5] == "like"  # recommend: more like the best dense hit
     assert "no LLM configured" in out
     assert "these are the exact prompts" in out
     assert app.DEMO_TASK.format(query=app.DEMO_QUERIES[0]) + ': [{"module":' in out
@@ -284,6 +285,6 @@ def test_demo_on_weaviate(weaviate_server, capsys):
                          "--k", "3", "--llm", "none")
     assert code == 0, err
     assert f"ingested into {weaviate_server.url}" in out
-    assert "recommend +" in out and "these are the exact prompts" in out
+    assert "  like " in out and "these are the exact prompts" in out
     with weaviate_server.connect() as client:  # the demo's collection is dropped afterwards
         assert not client.collections.exists("RagStoresDemo")

@@ -612,9 +612,20 @@ def _run(command: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
             return int(command(args) or 0)
-        except AppError as exc:
-            print(f"rag-stores {args.group}: error: {exc}", file=sys.stderr)
-            return 2
+        except (AppError, ConnectionError) as exc:
+            message = str(exc)
+        except Exception as exc:
+            # Engine errors worth one line, not a traceback: an unreachable server, a Qdrant
+            # folder held by another process.
+            text = str(exc)
+            if type(exc).__name__ == "ResponseHandlingException":
+                message = f"cannot reach the server at {args.url}: {text}"
+            elif "already accessed by another instance" in text:
+                message = f"{text.split(' If ')[0]} (another rag-stores command is using it)"
+            else:
+                raise
+        print(f"rag-stores {args.group}: error: {message}", file=sys.stderr)
+        return 2
     return run
 
 

@@ -4,8 +4,9 @@ Not an example itself. Every example runs offline: embeddings come from the seed
 all-MiniLM-L6-v2 (`rag-stores models seed`), Qdrant runs embedded in memory, Weaviate runs
 embedded (this project's server binary, `rag-stores weaviate install`) unless
 RAG_STORES_WEAVIATE_URL names a server (gRPC port: RAG_STORES_WEAVIATE_GRPC_PORT, default
-50051). Without an LLM configured, a fake chat model from langchain-core stands in, and the
-examples say so.
+50051). The LLM: an OpenAI-compatible endpoint (OPENAI_BASE_URL / OPENAI_API_KEY), else the
+local model of the local-llm extra, else (or with RAG_STORES_LLM=none) a fake chat model from
+langchain-core, and the examples say so.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def chat_model() -> tuple[Any, bool]:
 
     from rag_stores.app import choose_llm
 
-    llm, why = choose_llm("auto")
+    llm, why = choose_llm()
     print(f"LLM: {why}")
     if llm is None:
         print("     using langchain-core's FakeListChatModel instead: its replies are canned")
@@ -153,7 +154,7 @@ def llama_index_llm() -> tuple[Any, bool]:
 
     from rag_stores.app import choose_llm
 
-    chat, why = choose_llm("auto")
+    chat, why = choose_llm()
     print(f"LLM: {why}")
     if chat is None:
         print("     using LlamaIndex's MockLLM instead: it answers with the prompt it got")

@@ -322,6 +322,7 @@ def parse_filter_json(raw: str | None) -> dict[str, Any] | None:
 # --- LLMs -----------------------------------------------------------------------------------
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_ENV = "RAG_STORES_GGUF"
+LLM_ENV = "RAG_STORES_LLM"  # the default choice: auto, openai, local or none
 LLM_CHOICES = ("auto", "openai", "local", "none")
 
 
@@ -396,13 +397,14 @@ def openai_chat_model() -> Any:
                       base_url=os.environ.get("OPENAI_BASE_URL"), temperature=0)
 
 
-def choose_llm(kind: str = "auto") -> tuple[Any | None, str]:
+def choose_llm(kind: str | None = None) -> tuple[Any | None, str]:
     """(LangChain chat model or None, what was chosen and why).
 
     auto: an OpenAI-compatible endpoint when OPENAI_BASE_URL or OPENAI_API_KEY is set and
     langchain-openai is installed; else the local model when the local-llm extra is
-    installed; else None.
+    installed; else None. `kind` defaults to $RAG_STORES_LLM, else auto.
     """
+    kind = kind or os.environ.get(LLM_ENV) or "auto"
     if kind not in LLM_CHOICES:
         raise AppError(f"unknown LLM choice {kind!r}; choose one of {', '.join(LLM_CHOICES)}")
     notes = []
@@ -415,6 +417,8 @@ def choose_llm(kind: str = "auto") -> tuple[Any | None, str]:
             if kind == "openai":
                 raise
             notes.append(str(exc))
+    if kind == "none":
+        return None, f"no LLM ({LLM_ENV} or --llm is 'none')"
     if kind in ("auto", "local"):
         has_llama = importlib.util.find_spec("llama_cpp") is not None
         path = os.environ.get(GGUF_ENV) or smollm2_gguf()
@@ -656,9 +660,9 @@ def register_cli(subparsers: Any) -> None:
     demo.add_argument("--limit", type=int, default=300, help="chunks to ingest (default 300)")
     demo.add_argument("--k", type=int, default=5, help="results per search (default 5)")
     demo.add_argument("--query", action="append", help="your own query (repeatable)")
-    demo.add_argument("--llm", choices=LLM_CHOICES, default="auto",
-                      help="auto: OpenAI-compatible endpoint from the environment, else the "
-                           "local model, else show the prompts")
+    demo.add_argument("--llm", choices=LLM_CHOICES, default=None,
+                      help=f"auto (default, or ${LLM_ENV}): an OpenAI-compatible endpoint from "
+                           "the environment, else the local model, else show the prompts")
     demo.set_defaults(func=_run(_demo))
 
     ingest = subparsers.add_parser(

@@ -19,7 +19,7 @@ from rag_stores.cli import main
 @pytest.fixture(autouse=True)
 def _models(seeded_models, monkeypatch, tmp_path):
     """Models seeded once; no OpenAI settings leak in; data defaults under the test's folder."""
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", app.GGUF_ENV):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", app.GGUF_ENV, app.LLM_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
 
@@ -221,7 +221,7 @@ def test_demo_without_llm_shows_the_prompts(capsys):
     header = next(line for line in out.splitlines() if line.startswith("#"))
     assert header.split()[:5] == ["#", "dense", "bm25", "hybrid", "mmr"]
     assert header.split()[5] == "like"  # recommend: more like the best dense hit
-    assert "no LLM configured" in out
+    assert "no LLM (" in out
     assert "these are the exact prompts" in out
     assert app.DEMO_TASK.format(query=app.DEMO_QUERIES[0]) + ': [{"module":' in out
     assert out.count("In at most twelve words, what is the module") == 3
@@ -243,9 +243,13 @@ def test_demo_with_an_llm_prints_its_answers(capsys, monkeypatch):
 # --- LLM choice --------------------------------------------------------------------------------
 def test_no_llm_configured_gives_none(monkeypatch):
     monkeypatch.setattr(app, "smollm2_gguf", lambda: None)
-    for kind in ("auto", "none"):
-        llm, why = app.choose_llm(kind)
-        assert llm is None and "no LLM configured" in why
+    llm, why = app.choose_llm("auto")
+    assert llm is None and "no LLM configured" in why
+    monkeypatch.setattr(app, "smollm2_gguf", lambda: Path("/any/model.gguf"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv(app.LLM_ENV, "none")  # the environment's choice wins over auto
+    assert app.choose_llm() == (None, "no LLM (RAG_STORES_LLM or --llm is 'none')")
+    assert app.choose_llm("none")[0] is None
 
 
 def test_openai_settings_without_langchain_openai_fall_back(monkeypatch):

@@ -1,8 +1,8 @@
 """Every example runs as a script and every notebook runs top to bottom, so none rots.
 
 Examples run as subprocesses against the session's Weaviate server (RAG_STORES_WEAVIATE_URL),
-notebooks in a real Jupyter kernel (nbclient). No LLM settings are passed on, so the
-output is the documented offline one (fake LLM, labelled).
+notebooks in a real Jupyter kernel (nbclient). RAG_STORES_LLM=none, so the output is the
+documented offline one (fake LLM, labelled) even where an LLM is configured or installed.
 """
 
 from __future__ import annotations
@@ -47,10 +47,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def local_env(seeded_models, tmp_path_factory):
-    """The environment of examples and notebooks: no LLM settings, a private data folder."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RAG_STORES_GGUF")}
-    env.update(XDG_DATA_HOME=str(tmp_path_factory.mktemp("xdg")))
+    """The environment of examples and notebooks: no LLM, a private data folder."""
+    env = dict(os.environ, RAG_STORES_LLM="none", XDG_DATA_HOME=str(tmp_path_factory.mktemp("xdg")))
     env.pop("MPLBACKEND", None)  # the kernel's inline backend shows plots
     return env
 
@@ -115,7 +113,7 @@ def test_quickstart_notebook(script_env, monkeypatch):
 
 def test_grouped_generation_notebook(local_env, monkeypatch):
     out = run_notebook(ROOT / "notebooks" / "grouped_generation.ipynb", local_env, monkeypatch)
-    assert "using a FakeListChatModel" in out
+    assert "LLM: no LLM (RAG_STORES_LLM" in out and "using a FakeListChatModel" in out
     assert "Name the main complaint in three words." in out
     assert 'Summarise what buyers think of the kettle in one sentence: [{"stars":"5"' in out
     assert "dropped: [" in out

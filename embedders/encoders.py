@@ -17,6 +17,11 @@ from . import offline
 from .offline import DEFAULT_DENSE_MODEL, DEFAULT_SPARSE_MODEL, ModelNotAvailableError
 from .sparse import SparseVector
 
+# Texts per ONNX run. FastEmbed's default is 256, but ONNX Runtime's arena grows with the
+# largest batch shape: 256 texts of 256 tokens peak at about 2.7 GB, 32 at about 1.3 GB,
+# for the same throughput on 2 cores (benchmarks/bench_embedders.py).
+DEFAULT_BATCH_SIZE = 32
+
 _models: dict[tuple[Any, ...], Any] = {}
 _models_lock = threading.Lock()
 
@@ -186,7 +191,7 @@ class _Encoder:
         *,
         cache_dir: str | os.PathLike[str] | None = None,
         threads: int | None = None,
-        batch_size: int = 256,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         parallel: int | None = None,
         providers: Sequence[Any] | None = None,
         model_path: str | os.PathLike[str] | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables.config import run_in_executor
 
-from .encoders import DenseEncoder, SparseEncoder
+from .encoders import DEFAULT_BATCH_SIZE, DenseEncoder, SparseEncoder
 from .offline import DEFAULT_DENSE_MODEL
 from .sparse import SparseVector
 
@@ -37,7 +37,7 @@ class FastEmbedEmbeddings(Embeddings):
         encoder: DenseEncoder | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         threads: int | None = None,
-        batch_size: int = 256,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         parallel: int | None = None,
         providers: Sequence[Any] | None = None,
         model_path: str | os.PathLike[str] | None = None,

@@ -16,7 +16,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from .encoders import DenseEncoder, SparseEncoder
+from .encoders import DEFAULT_BATCH_SIZE, DenseEncoder, SparseEncoder
 from .offline import DEFAULT_DENSE_MODEL, DEFAULT_SPARSE_MODEL
 from .sparse import SparseVector
 
@@ -42,7 +42,7 @@ class FastEmbedEmbedding(BaseEmbedding):
     """
 
     model_name: str = Field(default=DEFAULT_DENSE_MODEL)
-    embed_batch_size: int = Field(default=256, gt=0, le=2048)
+    embed_batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0, le=2048)
     cache_dir: str | None = Field(default=None, description="FastEmbed download cache")
     threads: int | None = Field(default=None, description="ONNX Runtime threads")
     parallel: int | None = Field(default=None, description="data-parallel worker processes")
@@ -56,7 +56,7 @@ class FastEmbedEmbedding(BaseEmbedding):
         model_name: str = DEFAULT_DENSE_MODEL,
         *,
         encoder: DenseEncoder | None = None,
-        embed_batch_size: int = 256,
+        embed_batch_size: int = DEFAULT_BATCH_SIZE,
         cache_dir: str | None = None,
         threads: int | None = None,
         parallel: int | None = None,
@@ -129,7 +129,7 @@ class FastEmbedSparseEmbedding(BaseSparseEmbedding):
     """LlamaIndex sparse embedding (default FastEmbed BM25, English stopwords and stemming)."""
 
     model_name: str = Field(default=DEFAULT_SPARSE_MODEL)
-    embed_batch_size: int = Field(default=256, gt=0, le=2048)
+    embed_batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0, le=2048)
     fastembed_kwargs: dict[str, Any] = Field(default_factory=dict)
 
     _encoder: SparseEncoder = PrivateAttr()
@@ -139,7 +139,7 @@ class FastEmbedSparseEmbedding(BaseSparseEmbedding):
         model_name: str = DEFAULT_SPARSE_MODEL,
         *,
         encoder: SparseEncoder | None = None,
-        embed_batch_size: int = 256,
+        embed_batch_size: int = DEFAULT_BATCH_SIZE,
         **kwargs: Any,
     ) -> None:
         base_kwargs, fastembed_kwargs = _split(kwargs, BaseSparseEmbedding)

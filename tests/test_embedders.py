@@ -101,6 +101,15 @@ def test_concurrent_first_loads_load_once(seeded_models):
     assert models[0] is not DenseEncoder().model
 
 
+def test_threads_can_share_one_model(dense_encoder):
+    texts = [f"sentence {i} about cats and markets" for i in range(24)]
+    expected = dense_encoder.embed_documents(texts)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: dense_encoder.embed_documents(texts[i::4]), range(4)))
+    for i in range(4):
+        assert np.allclose(got[i], expected[i::4], atol=1e-5)
+
+
 def test_unhashable_options_still_cache(seeded_models):
     words = {"cat"}
     a = SparseEncoder(stopwords=words)

@@ -282,7 +282,9 @@ class SparseEncoder(_Encoder):
     """Sparse text vectors (default: FastEmbed BM25, English stopwords and stemming).
 
     BM25 vectors hold term frequencies only: the collection must apply IDF
-    (Qdrant: `modifier=IDF` on the sparse vector).
+    (Qdrant: `modifier=IDF` on the sparse vector). The seeded folder carries English
+    stopwords only; another `language=` still stems offline but drops no stopwords
+    (pass `stopwords=` to give some).
     """
 
     _kind = "sparse"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,23 @@ def test_other_keywords_reach_fastembed_untouched(seeded_models):
     assert cats.indices != cat.indices
     stemmed_cats, stemmed_cat = SparseEncoder().embed_documents(["cats", "cat"])
     assert stemmed_cats.indices == stemmed_cat.indices
+
+
+def test_default_download_cache_is_persistent(seeded_models, monkeypatch):
+    monkeypatch.delenv("FASTEMBED_CACHE_PATH", raising=False)
+    expected = offline.default_models_dir().parent / "fastembed"
+    assert DenseEncoder().cache_dir == str(expected)
+    monkeypatch.setenv("FASTEMBED_CACHE_PATH", "/somewhere/else")
+    assert offline.default_fastembed_cache() == Path("/somewhere/else")
+
+
+def test_parallel_workers_give_the_same_vectors(dense_encoder):
+    texts = [f"sentence {i} about cats" for i in range(8)]
+    parallel = DenseEncoder(batch_size=4, parallel=2)
+    assert parallel.model is dense_encoder.model
+    assert np.allclose(
+        parallel.embed_documents(texts), dense_encoder.embed_documents(texts), atol=1e-5
+    )
 
 
 def test_explicit_model_path(seeded_models, dense_encoder):

@@ -322,6 +322,22 @@ class BackendVectorStore(VectorStore):
                   lambda_mult=lambda_mult, filter=parse_filter(filter), **_options(kwargs))
         return [to_document(h.record) for h in await self.asearch_hits(q)]
 
+    def as_retriever(self, **kwargs: Any) -> Any:
+        """LangChain's search types, plus "hybrid", "bm25", "recommend", "discover" and
+        "grouped": those return the `retrievers.langchain` retriever, `search_kwargs` as its
+        settings (e.g. `as_retriever(search_type="hybrid", search_kwargs={"k": 5, "alpha": 0.5})`)."""
+        from retrievers.langchain import SEARCH_TYPES
+
+        search_type = kwargs.get("search_type", "similarity")
+        if search_type not in SEARCH_TYPES:
+            known = ("similarity", "similarity_score_threshold", "mmr", *SEARCH_TYPES)
+            if search_type not in known:
+                raise ValueError(f"unknown search_type {search_type!r}; choose one of {known}")
+            return super().as_retriever(**kwargs)
+        kwargs.pop("search_type")
+        settings = dict(kwargs.pop("search_kwargs", None) or {})
+        return SEARCH_TYPES[search_type](vectorstore=self, **settings, **kwargs)
+
     # --- construction -------------------------------------------------------------------------
     @classmethod
     def from_texts(cls, texts: list[str], embedding: Embeddings,

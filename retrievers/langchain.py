@@ -1,0 +1,272 @@
+"""LangChain retrievers for every strategy, over our LangChain stores (both engines).
+
+    retriever = HybridRetriever(vectorstore=store, k=4, alpha=0.7)
+    docs = retriever.invoke("query")                  # or await retriever.ainvoke(...)
+    docs = retriever.invoke("query", k=2, filter={"year": {"$gte": 2000}}, alpha=0.3)
+
+Each retriever is a thin face over `retrievers.strategies`: the constructor fields are the
+strategy's settings, and `invoke(..., **options)` changes any field for one call. The async
+path uses the store's async search and the embedding's async methods.
+
+Documents come back exactly as stored (`id`, `page_content`, `metadata`). Scores are left
+out unless `include_score=True`: then each document is a copy whose metadata also holds
+the engine's raw score under `score_key` ("score"), replacing a stored value of that key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, model_validator
+
+from embedders.sparse import SparseVector
+from rag_stores.core.query import Example, Fusion, Query, RecommendStrategy
+from rag_stores.core.records import Group, Hit
+from rag_stores.langchain import BackendVectorStore, parse_filter, to_document
+
+from . import strategies as s
+
+__all__ = ["HybridRetriever", "BM25Retriever", "MMRRetriever", "RecommendRetriever",
+           "DiscoverRetriever", "GroupedRetriever", "SEARCH_TYPES"]
+
+
+class StoreEngine:
+    """A strategies `Engine` over a LangChain store: its embeddings and its searches."""
+
+    def __init__(self, store: BackendVectorStore) -> None:
+        self.store = store
+
+    def _sparse_encoder(self) -> Any:
+        if getattr(self.store.backend, "builtin_bm25", False):
+            return None
+        if self.store.sparse_embedding is None:
+            raise ValueError("keyword search needs a sparse encoder, and this store has none: "
+                             "create it with retrieval_mode='hybrid' or 'sparse' "
+                             "(or sparse_embedding=...)")
+        return self.store.sparse_embedding
+
+    def dense(self, text: str) -> list[float]:
+        return self.store.embedding.embed_query(text)
+
+    async def adense(self, text: str) -> list[float]:
+        return await self.store.embedding.aembed_query(text)
+
+    def sparse(self, text: str) -> SparseVector | None:
+        encoder = self._sparse_encoder()
+        return None if encoder is None else encoder.embed_query(text)
+
+    async def asparse(self, text: str) -> SparseVector | None:
+        encoder = self._sparse_encoder()
+        if encoder is None:
+            return None
+        if hasattr(encoder, "aembed_query"):
+            return await encoder.aembed_query(text)
+        return await asyncio.to_thread(encoder.embed_query, text)
+
+    def search(self, query: Query) -> list[Hit]:
+        return self.store.search_hits(query)
+
+    async def asearch(self, query: Query) -> list[Hit]:
+        return await self.store.asearch_hits(query)
+
+    def search_groups(self, query: Query) -> list[Group]:
+        return self.store.search_groups(query)
+
+    async def asearch_groups(self, query: Query) -> list[Group]:
+        return await self.store.asearch_groups(query)
+
+
+class StrategyRetriever(BaseRetriever):
+    """Shared fields and plumbing; subclasses name their strategy and its settings."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    # Fields of the retriever that are settings of the strategy (besides k, filter, threshold).
+    _settings: ClassVar[tuple[str, ...]] = ()
+
+    vectorstore: BackendVectorStore
+    k: int = 4
+    filter: Any = None
+    """A Mongo-style dict ({"year": {"$gte": 2000}}), a filter tree, or a native engine filter."""
+    score_threshold: float | None = None
+    include_score: bool = False
+    score_key: str = "score"
+
+    @model_validator(mode="after")
+    def _validate(self) -> StrategyRetriever:
+        self.make_strategy()  # bad settings fail here, not at the first query
+        return self
+
+    def _make(self, **settings: Any) -> s.Strategy:
+        raise NotImplementedError
+
+    def make_strategy(self) -> s.Strategy:
+        """The framework-free strategy with this retriever's settings."""
+        settings = {name: getattr(self, name) for name in self._settings}
+        return self._make(k=self.k, filter=parse_filter(self.filter),
+                          score_threshold=self.score_threshold, **settings)
+
+    def with_options(self, **options: Any) -> Any:
+        """A copy with some fields changed (what `invoke(query, **options)` uses)."""
+        if not options:
+            return self
+        allowed = set(type(self).model_fields) - {"vectorstore", "tags", "metadata"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no option(s) {unknown}; "
+                            f"known: {sorted(allowed)}")
+        copy = self.model_copy(update=options)
+        copy.make_strategy()  # validates the new values
+        return copy
+
+    def _document(self, hit: Hit) -> Document:
+        doc = to_document(hit.record)
+        if self.include_score:
+            doc = Document(id=doc.id, page_content=doc.page_content,
+                           metadata={**doc.metadata, self.score_key: hit.score})
+        return doc
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                **kwargs: Any) -> list[Document]:
+        r = self.with_options(**kwargs)
+        hits = s.run(r.make_strategy().plan(query), StoreEngine(r.vectorstore))
+        return [r._document(h) for h in hits]
+
+    async def _aget_relevant_documents(self, query: str, *,
+                                       run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       **kwargs: Any) -> list[Document]:
+        r = self.with_options(**kwargs)
+        hits = await s.arun(r.make_strategy().plan(query), StoreEngine(r.vectorstore))
+        return [r._document(h) for h in hits]
+
+
+class HybridRetriever(StrategyRetriever):
+    """Dense + BM25 fused by the engine (Qdrant prefetch + fusion, Weaviate hybrid).
+
+    `alpha`: dense weight (1 = dense only, 0 = keywords only; None = the fusion's default:
+    0.9 for "rrf", equal weights for "dbsf"), `fusion`: "rrf" or "dbsf" (Weaviate also
+    "ranked", "relative_score"), `prefetch_k`: candidates per branch (Qdrant).
+    See `retrievers.strategies` for how the engines differ.
+    """
+
+    _settings = ("alpha", "fusion", "prefetch_k")
+    alpha: float | None = None
+    fusion: Fusion = s.DEFAULT_FUSION
+    prefetch_k: int | None = s.DEFAULT_PREFETCH_K
+
+    def _make(self, **settings: Any) -> s.Strategy:
+        return s.Hybrid(**settings)
+
+
+class BM25Retriever(StrategyRetriever):
+    """The engine's BM25. `operator="and"` keeps only hits holding every query term."""
+
+    _settings = ("operator", "fetch_k")
+    operator: s.Operator = "or"
+    fetch_k: int = 100
+
+    def _make(self, **settings: Any) -> s.Strategy:
+        return s.BM25(**settings)
+
+
+class MMRRetriever(StrategyRetriever):
+    """Maximal marginal relevance: Qdrant server-side, Weaviate client-side."""
+
+    _settings = ("fetch_k", "lambda_mult")
+    fetch_k: int = 20
+    lambda_mult: float = 0.5
+
+    def _make(self, **settings: Any) -> s.Strategy:
+        return s.MMR(**settings)
+
+
+class RecommendRetriever(StrategyRetriever):
+    """More like `positive` examples, less like `negative` ones (ids or vectors; texts in
+    `positive_texts` / `negative_texts`). The query text is a positive example unless
+    `use_query=False`. `strategy`: average_vector, best_score or sum_scores."""
+
+    _settings = ("positive", "negative", "positive_texts", "negative_texts", "strategy",
+                 "use_query", "fetch_k")
+    positive: list[Example] = Field(default_factory=list)
+    negative: list[Example] = Field(default_factory=list)
+    positive_texts: list[str] = Field(default_factory=list)
+    negative_texts: list[str] = Field(default_factory=list)
+    strategy: RecommendStrategy = "average_vector"
+    use_query: bool = True
+    fetch_k: int = 20
+
+    def _make(self, **settings: Any) -> s.Strategy:
+        return s.Recommend(**settings)
+
+
+class DiscoverRetriever(StrategyRetriever):
+    """Qdrant discovery: the query text is the target (or `target=`, an id or vector),
+    steered by `context` pairs (positive, negative) of ids or vectors, or `context_texts`.
+    `context_only=True`: context search without a target. Weaviate: UnsupportedError."""
+
+    _settings = ("target", "context", "context_texts", "context_only")
+    target: Example | None = None
+    context: list[tuple[Example, Example]] = Field(default_factory=list)
+    context_texts: list[tuple[str, str]] = Field(default_factory=list)
+    context_only: bool = False
+
+    def _make(self, **settings: Any) -> s.Strategy:
+        return s.Discover(**settings)
+
+
+class GroupedRetriever(StrategyRetriever):
+    """The best `k` groups of hits sharing the metadata value `group_by` (e.g. the source
+    document), `group_size` hits each, returned group after group. `search_type`:
+    "similarity", "bm25" or "hybrid" (with `alpha`, `fusion`, `prefetch_k`). Records
+    without the field are left out."""
+
+    _settings = ("group_by", "group_size", "fetch_k")
+    group_by: str
+    group_size: int = 1
+    fetch_k: int = 100
+    """Hits grouped client-side where the engine cannot group the search (Weaviate keywords)."""
+    search_type: s.GroupSearch = "similarity"
+    alpha: float | None = None
+    fusion: Fusion = s.DEFAULT_FUSION
+    prefetch_k: int | None = s.DEFAULT_PREFETCH_K
+
+    def _make(self, **settings: Any) -> s.Strategy:
+        hybrid = sorted({"alpha", "fusion", "prefetch_k"} & self.model_fields_set)
+        if hybrid and self.search_type != "hybrid":
+            raise ValueError(f"{hybrid} apply to search_type='hybrid' only")
+        inner = s.search_strategy(self.search_type, alpha=self.alpha, fusion=self.fusion,
+                                  prefetch_k=self.prefetch_k)
+        return s.Grouped(search=inner, **settings)
+
+    def _grouped(self) -> s.Grouped:
+        strategy = self.make_strategy()
+        assert isinstance(strategy, s.Grouped)
+        return strategy
+
+    def _groups(self, groups: list[Group]) -> list[tuple[Any, list[Document]]]:
+        return [(g.key, [self._document(h) for h in g.hits]) for g in groups]
+
+    def get_groups(self, query: str, **options: Any) -> list[tuple[Any, list[Document]]]:
+        """(group key, documents) pairs, best group first."""
+        r = self.with_options(**options)
+        return r._groups(s.run(r._grouped().groups(query), StoreEngine(r.vectorstore)))
+
+    async def aget_groups(self, query: str, **options: Any) -> list[tuple[Any, list[Document]]]:
+        r = self.with_options(**options)
+        return r._groups(await s.arun(r._grouped().groups(query), StoreEngine(r.vectorstore)))
+
+
+# search_type names of `BackendVectorStore.as_retriever` beyond LangChain's own.
+SEARCH_TYPES: dict[str, type[StrategyRetriever]] = {
+    "hybrid": HybridRetriever,
+    "bm25": BM25Retriever,
+    "recommend": RecommendRetriever,
+    "discover": DiscoverRetriever,
+    "grouped": GroupedRetriever,
+}

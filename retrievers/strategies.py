@@ -1,0 +1,454 @@
+"""Retrieval strategies, once, free of any framework.
+
+A strategy is a small dataclass of settings (`Hybrid`, `BM25`, `MMR`, `Recommend`,
+`Discover`, `Grouped`, and plain `Dense`). `strategy.plan(text)` is a generator that
+yields the steps it needs, `("dense", text)`, `("sparse", text)`, `("search", Query)` or
+`("groups", Query)`, and returns the ranked hits. `run` drives a plan with sync calls,
+`arun` with async ones, against anything with the `Engine` methods; the LangChain and
+LlamaIndex faces only supply such an engine (their store + their embedding model), so
+every strategy behaves the same in both frameworks and on both backends.
+
+Settings mean the same on both engines, as far as the engines allow:
+- hybrid `alpha` is the weight of the dense branch (1 = dense only, 0 = keywords only);
+  None (the default) means the fusion's default: DEFAULT_ALPHA for "rrf", equal weights
+  for "dbsf". `fusion="rrf"` is Qdrant's weighted RRF / Weaviate's rankedFusion, and
+  `"dbsf"` is Qdrant's DBSF / Weaviate's relativeScoreFusion. Both engines give the dense
+  branch weight alpha and the keyword branch 1 - alpha, but their formulas differ: Weaviate
+  scores a hit at (0-based) rank r with w / (r + 60), Qdrant with 1 / ((r + 1) / w + 1), so
+  the same alpha leans less far on Qdrant. Qdrant weighs RRF only: alpha with "dbsf" is
+  refused there. `prefetch_k` is the candidate count of each branch (Qdrant prefetch;
+  Weaviate sizes its branches itself).
+- BM25 is the engine's: Qdrant scores FastEmbed BM25 sparse vectors (English stopwords
+  and stemming) with IDF; Weaviate uses its own BM25 index (no stemming). `operator="and"`
+  needs every query term in a hit: Weaviate applies it in the index; on Qdrant it is
+  applied here, client-side, to the best `fetch_k` keyword candidates.
+- `score_threshold` compares with the engine's raw score (README: Scores): for hybrid
+  that is the fused score, whose scale depends on the engine and the fusion.
+
+Defaults (DEFAULT_FUSION, DEFAULT_ALPHA) were chosen on CISI with
+benchmarks/bench_quality.py: weighted RRF at alpha 0.9 is the one setting of the sweep at
+least as good as dense search on both engines (BM25 is much weaker than dense there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from embedders.sparse import SparseVector
+from rag_stores.core.query import Example, Fusion, Query, RecommendStrategy, UnsupportedError
+from rag_stores.core.records import Group, Hit
+
+Operator = Literal["or", "and"]
+Step = tuple[str, Any]
+Plan = Generator[Step, Any, Any]
+
+# Hybrid defaults, chosen on the CISI benchmark (see the module docstring).
+DEFAULT_FUSION: Fusion = "rrf"
+DEFAULT_ALPHA = 0.9  # the dense weight when alpha is None and the fusion is rank-based
+DEFAULT_PREFETCH_K: int | None = None  # the backend's own: 2 * max(k, 20) per branch
+
+FUSIONS = ("rrf", "dbsf", "ranked", "relative_score")
+STRATEGIES = ("average_vector", "best_score", "sum_scores")
+
+
+class Engine(Protocol):
+    """What a plan needs: embed text, and search a store (sync and async)."""
+
+    def dense(self, text: str) -> list[float]: ...
+    def sparse(self, text: str) -> SparseVector | None:
+        """None when the engine indexes keywords itself (Weaviate BM25)."""
+    def search(self, query: Query) -> list[Hit]: ...
+    def search_groups(self, query: Query) -> list[Group]: ...
+    async def adense(self, text: str) -> list[float]: ...
+    async def asparse(self, text: str) -> SparseVector | None: ...
+    async def asearch(self, query: Query) -> list[Hit]: ...
+    async def asearch_groups(self, query: Query) -> list[Group]: ...
+
+
+_STEPS = {"dense": ("dense", "adense"), "sparse": ("sparse", "asparse"),
+          "search": ("search", "asearch"), "groups": ("search_groups", "asearch_groups")}
+
+
+def run(plan: Plan, engine: Any) -> Any:
+    """Drive a plan with the engine's sync methods (errors go back into the plan)."""
+    try:
+        step = next(plan)
+        while True:
+            try:
+                result = getattr(engine, _STEPS[step[0]][0])(step[1])
+            except Exception as exc:
+                step = plan.throw(exc)
+            else:
+                step = plan.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def arun(plan: Plan, engine: Any) -> Any:
+    """Drive a plan with the engine's async methods (errors go back into the plan)."""
+    try:
+        step = next(plan)
+        while True:
+            try:
+                result = await getattr(engine, _STEPS[step[0]][1])(step[1])
+            except Exception as exc:
+                step = plan.throw(exc)
+            else:
+                step = plan.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass
+class Strategy:
+    """Settings every strategy shares. `filter`: a filter tree or a native engine filter."""
+
+    k: int = 4
+    filter: Any = None
+    score_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.k, int) and self.k >= 1, f"k must be an int >= 1, got {self.k!r}")
+
+    def with_options(self, **options: Any) -> Any:
+        """A copy with some settings changed (per-call options); unknown names are an error."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no option(s) {unknown}; "
+                            f"known: {sorted(names)}")
+        return dataclasses.replace(self, **options)
+
+    def _base(self) -> dict[str, Any]:
+        return {"k": self.k, "filter": self.filter, "score_threshold": self.score_threshold}
+
+    def build(self, text: str) -> Plan:
+        """Yield embedding steps, return the `Query`."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def fetch(self, query: Query) -> Plan:
+        """Yield the search steps of a built query, return the ranked hits."""
+        return (yield "search", query)
+
+    def plan(self, text: str) -> Plan:
+        """Yield embedding and search steps, return the ranked hits."""
+        query = yield from self.build(text)
+        return (yield from self.fetch(query))
+
+
+@dataclass
+class Dense(Strategy):
+    """Nearest neighbours of the query's dense vector."""
+
+    def build(self, text: str) -> Plan:
+        vector = yield "dense", text
+        return Query(mode="dense", vector=vector, text=text, **self._base())
+
+
+@dataclass
+class BM25(Strategy):
+    """Keyword search with the engine's BM25 (see the module docstring for `operator`)."""
+
+    operator: Operator = "or"
+    fetch_k: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.operator in ("or", "and"), f"operator must be 'or' or 'and', got {self.operator!r}")
+        _check(self.fetch_k >= 1, f"fetch_k must be >= 1, got {self.fetch_k}")
+
+    def build(self, text: str) -> Plan:
+        sparse = yield "sparse", text
+        # Engines with their own BM25 index apply the operator; on the others, `fetch` does.
+        return Query(mode="sparse", sparse=sparse, text=text, **self._base(),
+                     operator=self.operator if sparse is None else None)
+
+    def client_side_and(self, query: Query) -> bool:
+        return self.operator == "and" and query.sparse is not None
+
+    def fetch(self, query: Query) -> Plan:
+        if not self.client_side_and(query):  # "or", or an engine-side operator
+            return (yield "search", query)
+        # Qdrant: keep the candidates that hold every query term.
+        assert query.sparse is not None
+        terms, k = set(query.sparse.indices), query.k
+        query.k, query.with_vectors = max(self.fetch_k, k), True
+        hits = yield "search", query
+        kept = [h for h in hits if h.record.sparse is not None
+                and terms <= set(h.record.sparse.indices)][:k]
+        for hit in kept:
+            hit.record.vector = hit.record.sparse = None
+        return kept
+
+
+@dataclass
+class Hybrid(Strategy):
+    """Dense + BM25, fused by the engine (alpha None: the fusion's default weighting)."""
+
+    alpha: float | None = None
+    fusion: Fusion = DEFAULT_FUSION
+    prefetch_k: int | None = DEFAULT_PREFETCH_K
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.alpha is None or 0.0 <= self.alpha <= 1.0,
+               f"alpha must be in [0, 1] or None, got {self.alpha!r}")
+        _check(self.fusion in FUSIONS, f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        _check(self.prefetch_k is None or self.prefetch_k >= 1,
+               f"prefetch_k must be >= 1, got {self.prefetch_k}")
+
+    def build(self, text: str) -> Plan:
+        vector = yield "dense", text
+        sparse = yield "sparse", text
+        return Query(mode="hybrid", vector=vector, sparse=sparse, text=text,
+                     alpha=self.effective_alpha, fusion=self.fusion, prefetch_k=self.prefetch_k,
+                     **self._base())
+
+    @property
+    def effective_alpha(self) -> float | None:
+        """The dense weight sent: alpha, or DEFAULT_ALPHA for rank fusions, None (equal) else."""
+        if self.alpha is not None:
+            return self.alpha
+        return DEFAULT_ALPHA if self.fusion in ("rrf", "ranked") else None
+
+
+@dataclass
+class MMR(Strategy):
+    """Maximal marginal relevance over `fetch_k` dense candidates (1 = relevance only)."""
+
+    fetch_k: int = 20
+    lambda_mult: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.fetch_k >= 1, f"fetch_k must be >= 1, got {self.fetch_k}")
+        _check(0.0 <= self.lambda_mult <= 1.0, f"lambda_mult must be in [0, 1], got {self.lambda_mult}")
+
+    def build(self, text: str) -> Plan:
+        vector = yield "dense", text
+        return Query(mode="mmr", vector=vector, text=text, fetch_k=self.fetch_k,
+                     lambda_mult=self.lambda_mult, **self._base())
+
+
+def _check_examples(name: str, examples: Sequence[Any]) -> None:
+    for e in examples:
+        _check(isinstance(e, str) or (isinstance(e, Sequence) and all(
+            isinstance(x, int | float) for x in e)),
+            f"{name} examples must be stored ids (str) or vectors (lists of floats), got {e!r}")
+
+
+@dataclass
+class Recommend(Strategy):
+    """More like the positive examples, less like the negative ones.
+
+    Examples are stored ids or vectors (`positive`, `negative`) or texts to embed
+    (`positive_texts`, `negative_texts`); the query text is one more positive example
+    unless `use_query=False`. `strategy`: Qdrant's average_vector, best_score, sum_scores
+    (Weaviate: the same formulas, see the Weaviate backend; `fetch_k` candidates per
+    positive example when it rescores client-side).
+    """
+
+    positive: list[Example] = field(default_factory=list)
+    negative: list[Example] = field(default_factory=list)
+    positive_texts: list[str] = field(default_factory=list)
+    negative_texts: list[str] = field(default_factory=list)
+    strategy: RecommendStrategy = "average_vector"
+    use_query: bool = True
+    fetch_k: int = 20
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        _check_examples("positive", self.positive)
+        _check_examples("negative", self.negative)
+        _check(self.fetch_k >= 1, f"fetch_k must be >= 1, got {self.fetch_k}")
+
+    def build(self, text: str) -> Plan:
+        positive: list[Example] = [list(e) if not isinstance(e, str) else e for e in self.positive]
+        negative: list[Example] = [list(e) if not isinstance(e, str) else e for e in self.negative]
+        for t in ([text] if self.use_query else []) + list(self.positive_texts):
+            positive.append((yield "dense", t))
+        for t in self.negative_texts:
+            negative.append((yield "dense", t))
+        if not positive and not negative:
+            raise ValueError("recommend needs examples: positive/negative ids or vectors, "
+                             "positive_texts/negative_texts, or use_query=True")
+        return Query(mode="recommend", positive=positive, negative=negative, text=text,
+                     strategy=self.strategy, fetch_k=self.fetch_k, **self._base())
+
+
+@dataclass
+class Discover(Strategy):
+    """Discovery (a target constrained by context pairs) or, without target, context search.
+
+    The target is the query text, unless `target` (a stored id or vector) is given or
+    `context_only=True`. Context pairs (positive, negative) are ids or vectors
+    (`context`) or texts to embed (`context_texts`). Qdrant only: Weaviate raises
+    `UnsupportedError`.
+    """
+
+    target: Example | None = None
+    context: list[tuple[Example, Example]] = field(default_factory=list)
+    context_texts: list[tuple[str, str]] = field(default_factory=list)
+    context_only: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(not (self.context_only and self.target is not None),
+               "context_only=True searches without a target; do not give target= too")
+        for pair in [*self.context, *self.context_texts]:
+            _check(isinstance(pair, tuple | list) and len(pair) == 2,
+                   f"context pairs are (positive, negative), got {pair!r}")
+        _check_examples("context", [e for pair in self.context for e in pair])
+
+    def build(self, text: str) -> Plan:
+        target: Example | None = self.target
+        if target is None and not self.context_only:
+            target = yield "dense", text
+        context: list[tuple[Example, Example]] = [(p, n) for p, n in self.context]
+        for p, n in self.context_texts:
+            context.append(((yield "dense", p), (yield "dense", n)))
+        if target is None and not context:
+            raise ValueError("context search needs context pairs (context= or context_texts=)")
+        return Query(mode="discover", target=target, context=context, text=text, **self._base())
+
+
+GroupSearch = Literal["similarity", "bm25", "hybrid"]
+
+
+@dataclass
+class Grouped(Strategy):
+    """The best `k` groups of hits sharing a metadata value, `group_size` hits each.
+
+    `search` is the strategy inside the groups (Dense, BM25 or Hybrid; its own k, filter
+    and threshold are replaced by the grouped ones). Hits come out group after group, best
+    group first; records without the field are left out. Engines group server-side (Qdrant
+    query_points_groups, Weaviate group_by); where an engine cannot group a search mode
+    (Weaviate: keyword and hybrid), the best `fetch_k` hits are grouped here instead.
+    """
+
+    group_by: str = ""
+    group_size: int = 1
+    search: Dense | BM25 | Hybrid = field(default_factory=Dense)
+    fetch_k: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(isinstance(self.group_by, str) and bool(self.group_by),
+               "group_by must name a metadata key, e.g. group_by='source'")
+        _check(self.group_size >= 1, f"group_size must be >= 1, got {self.group_size}")
+        _check(self.fetch_k >= 1, f"fetch_k must be >= 1, got {self.fetch_k}")
+        _check(isinstance(self.search, Dense | BM25 | Hybrid),
+               f"grouped search runs Dense, BM25 or Hybrid, got {type(self.search).__name__}")
+
+    def build(self, text: str) -> Plan:
+        inner = self.search.with_options(**self._base())
+        query = yield from inner.build(text)
+        query.group_by, query.group_size = self.group_by, self.group_size
+        return query
+
+    def groups(self, text: str) -> Plan:
+        """Plan returning the groups themselves."""
+        inner = self.search.with_options(**self._base())
+        query = yield from self.build(text)
+        if not (isinstance(inner, BM25) and inner.client_side_and(query)):
+            try:
+                return (yield "groups", query)
+            except UnsupportedError:
+                pass
+        query.group_by, query.k = None, max(self.fetch_k, self.k * self.group_size)
+        hits = yield from inner.fetch(query)
+        return group_hits(hits, self.group_by, self.k, self.group_size)
+
+    def plan(self, text: str) -> Plan:
+        groups = yield from self.groups(text)
+        return [hit for group in groups for hit in group.hits]
+
+
+def group_hits(hits: list[Hit], key: str, groups: int, size: int) -> list[Group]:
+    """Client-side grouping of ranked hits, as Qdrant groups (list values: each element)."""
+    found: dict[Any, Group] = {}
+    for hit in hits:
+        value = hit.record.metadata.get(key)
+        for v in value if isinstance(value, list) else [value]:
+            if v is None or isinstance(v, dict | list):
+                continue
+            group = found.get(v)
+            if group is None and len(found) < groups:
+                group = found[v] = Group(key=v, hits=[])
+            if group is not None and len(group.hits) < size:
+                group.hits.append(hit)
+    return list(found.values())
+
+
+def search_strategy(search: GroupSearch, **hybrid: Any) -> Dense | BM25 | Hybrid:
+    """The inner strategy of a grouped search, by name."""
+    if search == "similarity":
+        return Dense()
+    if search == "bm25":
+        return BM25()
+    if search == "hybrid":
+        return Hybrid(**hybrid)
+    raise ValueError(f"grouped search must be 'similarity', 'bm25' or 'hybrid', got {search!r}")
+
+
+class BackendEngine:
+    """An `Engine` over a core `Backend` and plain encoders (no framework).
+
+    `dense`/`sparse`: callables text -> vector, or encoders with `embed_query`. `sparse`
+    may be None on engines with their own BM25 (`backend.builtin_bm25`).
+    """
+
+    def __init__(self, backend: Any, dense: Any, sparse: Any = None) -> None:
+        self.backend = backend
+        self._dense = _as_callable(dense)
+        self._sparse = _as_callable(sparse) if sparse is not None else None
+        self._builtin = bool(getattr(backend, "builtin_bm25", False))
+
+    def dense(self, text: str) -> list[float]:
+        if self._dense is None:
+            raise ValueError("this engine has no dense encoder")
+        return list(self._dense(text))
+
+    def sparse(self, text: str) -> SparseVector | None:
+        if self._builtin:
+            return None
+        if self._sparse is None:
+            raise ValueError("keyword search on this backend needs a sparse encoder "
+                             "(e.g. embedders.SparseEncoder())")
+        return self._sparse(text)
+
+    def search(self, query: Query) -> list[Hit]:
+        return self.backend.search(query)
+
+    def search_groups(self, query: Query) -> list[Group]:
+        return self.backend.search_groups(query)
+
+    async def adense(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self.dense, text)
+
+    async def asparse(self, text: str) -> SparseVector | None:
+        return await asyncio.to_thread(self.sparse, text)
+
+    async def asearch(self, query: Query) -> list[Hit]:
+        return await self.backend.asearch(query)
+
+    async def asearch_groups(self, query: Query) -> list[Group]:
+        return await self.backend.asearch_groups(query)
+
+
+def _as_callable(encoder: Any) -> Callable[[str], Any] | None:
+    if encoder is None or callable(encoder) and not hasattr(encoder, "embed_query"):
+        return encoder
+    return encoder.embed_query
+

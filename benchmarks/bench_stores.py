@@ -9,19 +9,25 @@ Sections (figures are printed; nothing is asserted):
    Peak memory of each ingestion is measured in a subprocess (`--only NAME`).
 2. CISI with real embeddings (all-MiniLM-L6-v2 int8 through FastEmbed): our LangChain
    store vs langchain-qdrant (same embeddings object) vs raw fastembed + qdrant-client.
-3. Weaviate, precomputed vectors, into one real server started here: raw weaviate-client,
-   our two stores, langchain-weaviate and llama-index-vector-stores-weaviate.
+3. Weaviate, the same kind of data into one real server started here (WeaviateServer),
+   a fresh collection per contender: raw weaviate-client (`batch.fixed_size`), our two
+   stores, langchain-weaviate and llama-index-vector-stores-weaviate.
 
-    python benchmarks/bench_stores.py                           # defaults below
+Wall-clock figures suffer from whatever else runs on the machine; CPU seconds (this
+process, plus the Weaviate server's for Weaviate) are the steadier comparison.
+
+    python benchmarks/bench_stores.py                           # both backends, defaults
     python benchmarks/bench_stores.py --backends qdrant --cisi-docs 1460
-    python benchmarks/bench_stores.py --only ours-lc            # one ingestion, memory only
+    python benchmarks/bench_stores.py --only qdrant-ours-lc     # one ingestion, memory only
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -65,6 +71,9 @@ class Data:
                            zip(self.ids, self.texts, self.metadatas, self.vectors, strict=True)]
         return self._nodes
 
+    def id_of_text(self) -> dict[str, str]:
+        return dict(zip(self.texts, self.ids, strict=True))
+
 
 def unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
     v = rng.standard_normal((n, DIM), dtype=np.float32)
@@ -89,7 +98,7 @@ class LookupEmbeddings(Embeddings):
 
     def __init__(self, texts: list[str], vectors: list[list[float]]) -> None:
         self.index = dict(zip(texts, vectors, strict=True))
-        self.fallback = [1.0] + [0.0] * (DIM - 1)
+        self.fallback = [1.0] + [0.0] * (DIM - 1)  # probes such as "dummy_text"
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [self.index.get(t, self.fallback) for t in texts]
@@ -99,15 +108,19 @@ class LookupEmbeddings(Embeddings):
 
 
 # --- contenders ---------------------------------------------------------------------------
-# A contender ingests `Data` into a fresh collection and returns a handle that can query
-# by vector (returning ids, to check that everyone finds the same neighbours) and close.
+# A contender ingests `Data` into a fresh collection (Weaviate contenders get the shared
+# client as third argument) and returns a handle that queries by vector, returning ids so
+# that the neighbours found can be compared, and closes or drops what it made.
 @dataclass
 class Handle:
     query: Callable[[list[float]], list[str]]
     close: Callable[[], None]
 
 
-def qdrant_raw(data: Data, batch: int) -> Handle:
+Contender = Callable[[Data, int, Any], Handle]
+
+
+def qdrant_raw(data: Data, batch: int, _: Any) -> Handle:
     from qdrant_client import QdrantClient, models
 
     client = QdrantClient(":memory:")
@@ -127,7 +140,7 @@ def qdrant_raw(data: Data, batch: int) -> Handle:
     return Handle(query, client.close)
 
 
-def qdrant_ours_lc(data: Data, batch: int) -> Handle:
+def qdrant_ours_lc(data: Data, batch: int, _: Any) -> Handle:
     from rag_stores.langchain import QdrantVectorStore
 
     store = QdrantVectorStore(LookupEmbeddings(data.texts, data.vectors), COLLECTION, dim=DIM,
@@ -137,20 +150,23 @@ def qdrant_ours_lc(data: Data, batch: int) -> Handle:
                   store.close)
 
 
-def qdrant_ours_li(data: Data, batch: int) -> Handle:
+def llama_query(store: Any) -> Callable[[list[float]], list[str]]:
     from llama_index.core.vector_stores.types import VectorStoreQuery
 
+    def query(vec: list[float]) -> list[str]:
+        return store.query(VectorStoreQuery(query_embedding=vec, similarity_top_k=K)).ids or []
+    return query
+
+
+def qdrant_ours_li(data: Data, batch: int, _: Any) -> Handle:
     from rag_stores.llama_index import QdrantVectorStore
 
     store = QdrantVectorStore(COLLECTION, batch_size=batch)
     store.add(data.nodes)
-
-    def query(vec: list[float]) -> list[str]:
-        return store.query(VectorStoreQuery(query_embedding=vec, similarity_top_k=K)).ids or []
-    return Handle(query, store.close)
+    return Handle(llama_query(store), store.close)
 
 
-def qdrant_peer_lc(data: Data, batch: int) -> Handle:
+def qdrant_peer_lc(data: Data, batch: int, _: Any) -> Handle:
     from langchain_qdrant import QdrantVectorStore
     from qdrant_client import QdrantClient, models
 
@@ -165,27 +181,116 @@ def qdrant_peer_lc(data: Data, batch: int) -> Handle:
     return Handle(query, client.close)
 
 
-def qdrant_peer_li(data: Data, batch: int) -> Handle:
-    from llama_index.core.vector_stores.types import VectorStoreQuery
+def qdrant_peer_li(data: Data, batch: int, _: Any) -> Handle:
     from llama_index.vector_stores.qdrant import QdrantVectorStore
     from qdrant_client import QdrantClient
 
     client = QdrantClient(":memory:")
     store = QdrantVectorStore(COLLECTION, client=client, batch_size=batch)
     store.add(data.nodes)
-
-    def query(vec: list[float]) -> list[str]:
-        return store.query(VectorStoreQuery(query_embedding=vec, similarity_top_k=K)).ids or []
-    return Handle(query, client.close)
+    return Handle(llama_query(store), client.close)
 
 
-QDRANT: dict[str, Callable[[Data, int], Handle]] = {
+QDRANT: dict[str, Contender] = {
     "qdrant-raw": qdrant_raw,
     "qdrant-ours-lc": qdrant_ours_lc,
     "qdrant-ours-li": qdrant_ours_li,
     "qdrant-langchain-qdrant": qdrant_peer_lc,
     "qdrant-llama-index-qdrant": qdrant_peer_li,
 }
+
+_serial = itertools.count()
+
+
+def fresh_name(prefix: str) -> str:
+    """A new Weaviate collection name (the pid keeps memory subprocesses apart)."""
+    return f"{prefix}_{os.getpid()}_{next(_serial)}"
+
+
+def dropper(client: Any, name: str) -> Callable[[], None]:
+    return lambda: client.collections.delete(name)
+
+
+def weaviate_raw(data: Data, batch: int, client: Any) -> Handle:
+    from weaviate.classes.config import Configure, DataType, Property, VectorDistances
+    from weaviate.classes.query import MetadataQuery
+
+    name = fresh_name("Raw")
+    collection = client.collections.create(
+        name,
+        vector_config=[Configure.Vectors.self_provided(
+            name="dense", vector_index_config=Configure.VectorIndex.hnsw(
+                distance_metric=VectorDistances.COSINE))],
+        properties=[Property(name="text", data_type=DataType.TEXT),
+                    Property(name="doc_id", data_type=DataType.TEXT),
+                    Property(name="source", data_type=DataType.TEXT),
+                    Property(name="page", data_type=DataType.INT),
+                    Property(name="lang", data_type=DataType.TEXT)])
+    with collection.batch.fixed_size(batch_size=batch) as writer:
+        for i in range(len(data.ids)):
+            writer.add_object(properties={"text": data.texts[i], "doc_id": data.ids[i],
+                                          **data.metadatas[i]},
+                              vector={"dense": data.vectors[i]}, uuid=data.ids[i])
+    if collection.batch.failed_objects:
+        raise RuntimeError(f"raw Weaviate batch failed: {collection.batch.failed_objects[:3]}")
+
+    def query(vec: list[float]) -> list[str]:
+        res = collection.query.near_vector(near_vector=vec, target_vector="dense", limit=K,
+                                           return_metadata=MetadataQuery(distance=True))
+        return [str(o.uuid) for o in res.objects]
+    return Handle(query, dropper(client, name))
+
+
+def weaviate_ours_lc(data: Data, batch: int, client: Any) -> Handle:
+    from rag_stores.langchain import WeaviateVectorStore
+
+    name = fresh_name("OursLc")
+    store = WeaviateVectorStore(LookupEmbeddings(data.texts, data.vectors), name, client=client,
+                                dim=DIM, progress=False)
+    store.add_texts(data.texts, data.metadatas, ids=data.ids, batch_size=batch)
+    return Handle(lambda vec: [d.id or "" for d in store.similarity_search_by_vector(vec, k=K)],
+                  dropper(client, name))
+
+
+def weaviate_ours_li(data: Data, batch: int, client: Any) -> Handle:
+    from rag_stores.llama_index import WeaviateVectorStore
+
+    name = fresh_name("OursLi")
+    store = WeaviateVectorStore(name, client=client, batch_size=batch)
+    store.add(data.nodes)
+    return Handle(llama_query(store), dropper(client, name))
+
+
+def weaviate_peer_lc(data: Data, batch: int, client: Any) -> Handle:
+    from langchain_weaviate import WeaviateVectorStore
+
+    name = fresh_name("PeerLc")
+    store = WeaviateVectorStore(client, name, "text", LookupEmbeddings(data.texts, data.vectors))
+    store.add_texts(data.texts, data.metadatas, ids=data.ids)  # one dynamic batch, no size
+    id_of = data.id_of_text()  # its documents carry no id: find it from the text
+
+    def query(vec: list[float]) -> list[str]:
+        return [id_of[d.page_content] for d in store.similarity_search_by_vector(vec, k=K)]
+    return Handle(query, dropper(client, name))
+
+
+def weaviate_peer_li(data: Data, batch: int, client: Any) -> Handle:
+    from llama_index.vector_stores.weaviate import WeaviateVectorStore
+
+    name = fresh_name("PeerLi")
+    store = WeaviateVectorStore(weaviate_client=client, index_name=name)
+    store.add(data.nodes)  # one dynamic batch, no size
+    return Handle(llama_query(store), dropper(client, name))
+
+
+WEAVIATE: dict[str, Contender] = {
+    "weaviate-raw": weaviate_raw,
+    "weaviate-ours-lc": weaviate_ours_lc,
+    "weaviate-ours-li": weaviate_ours_li,
+    "weaviate-langchain-weaviate": weaviate_peer_lc,
+    "weaviate-llama-index-weaviate": weaviate_peer_li,
+}
+ALL: dict[str, Contender] = {**QDRANT, **WEAVIATE}
 
 
 # --- measurements ---------------------------------------------------------------------------
@@ -195,60 +300,78 @@ def rotated(names: list[str], i: int) -> list[str]:
     return names[i:] + names[:i]
 
 
-def warm_up(contenders: dict[str, Callable[[Data, int], Handle]], batch: int) -> None:
+class CpuClock:
+    """CPU seconds of this process (all threads), plus those of a server process if given."""
+
+    def __init__(self, server_pid: int | None = None) -> None:
+        import psutil
+
+        self.server = psutil.Process(server_pid) if server_pid else None
+
+    def __call__(self) -> float:
+        own = time.process_time()
+        if self.server is None:
+            return own
+        times = self.server.cpu_times()
+        return own + times.user + times.system
+
+
+def warm_up(contenders: dict[str, Contender], batch: int, client: Any) -> None:
     """One tiny ingestion each first: imports and first-call costs stay out of the figures."""
     tiny = make_data(2 * batch + 1, 1, seed=7)
     for contender in contenders.values():
-        contender(tiny, batch).close()
+        contender(tiny, batch, client).close()
 
 
-def bench_ingest(contenders: dict[str, Callable[[Data, int], Handle]], data: Data,
-                 batch: int, runs: int) -> tuple[dict[str, dict[str, list[float]]], dict[str, Handle]]:
+def bench_ingest(contenders: dict[str, Contender], data: Data, batch: int, runs: int,
+                 client: Any, cpu: CpuClock) -> tuple[dict[str, dict[str, list[float]]],
+                                                      dict[str, Handle]]:
     """Wall and CPU seconds per run for each contender, runs interleaved.
 
-    CPU seconds (this process, all threads) are the steadier figure on a shared machine:
-    other processes stretch the wall clock, not our CPU time. The last run's stores stay open.
+    The last run's stores stay open for the query benchmark.
     """
     seconds: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []}
                                                   for name in contenders}
     handles: dict[str, Handle] = {}
-    warm_up(contenders, batch)
+    warm_up(contenders, batch, client)
+    n = len(data.ids)
     for run in range(runs):
         for name in rotated(list(contenders), run):
             if name in handles:
                 handles.pop(name).close()
             gc.collect()
-            t0, c0 = time.perf_counter(), time.process_time()
-            handles[name] = contenders[name](data, batch)
-            seconds[name]["cpu"].append(time.process_time() - c0)
+            t0, c0 = time.perf_counter(), cpu()
+            handles[name] = contenders[name](data, batch, client)
+            seconds[name]["cpu"].append(cpu() - c0)
             seconds[name]["wall"].append(time.perf_counter() - t0)
-            print(f"  run {run + 1}/{runs} {name}: {len(data.ids) / seconds[name]['wall'][-1]:,.0f}"
-                  f" docs/s, {len(data.ids) / seconds[name]['cpu'][-1]:,.0f} docs/cpu-s", flush=True)
+            print(f"  run {run + 1}/{runs} {name}: {n / seconds[name]['wall'][-1]:,.0f} docs/s, "
+                  f"{n / seconds[name]['cpu'][-1]:,.0f} docs/cpu-s", flush=True)
     return seconds, {name: handles[name] for name in contenders}
 
 
 def bench_queries(handles: dict[str, Handle], queries: list[list[float]], reference: str,
-                  warmup: int = 20) -> dict[str, dict[str, float]]:
-    """Latency per query, contenders alternated query by query; top-k compared to `reference`."""
+                  cpu: CpuClock, warmup: int = 20) -> dict[str, dict[str, float]]:
+    """Latency per query, contenders alternated query by query; neighbours compared with
+    `reference`'s (exact search agrees fully; HNSW graphs built apart may differ a little)."""
     names = list(handles)
     for vec in queries[:warmup]:
         for name in names:
             handles[name].query(vec)
     wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    same: dict[str, int] = dict.fromkeys(names, 0)
+    cpus: dict[str, list[float]] = {name: [] for name in names}
+    overlap: dict[str, float] = dict.fromkeys(names, 0.0)
     for qi, vec in enumerate(queries):
         found = {}
         for name in rotated(names, qi):
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = time.perf_counter(), cpu()
             found[name] = handles[name].query(vec)
-            cpu[name].append((time.process_time() - c0) * 1000)
+            cpus[name].append((cpu() - c0) * 1000)
             wall[name].append((time.perf_counter() - t0) * 1000)
         for name in names:
-            same[name] += found[name] == found[reference]
+            overlap[name] += len(set(found[name]) & set(found[reference])) / K
     return {name: {"median_ms": median(wall[name]), "p95_ms": percentile(wall[name], 95),
-                   "cpu_median_ms": median(cpu[name]), "same_top_k": same[name] / len(queries)}
-            for name in names}
+                   "cpu_median_ms": median(cpus[name]),
+                   "overlap_with_raw": overlap[name] / len(queries)} for name in names}
 
 
 def _status() -> dict[str, int]:
@@ -260,36 +383,38 @@ def _status() -> dict[str, int]:
 def measure_memory_child(name: str, args: argparse.Namespace) -> None:
     """`--only NAME`: one ingestion; prints the peak RSS it added over the RSS before it."""
     contender = ALL[name]
-    data = make_data(args.n if name.startswith("qdrant") else args.weaviate_n, 1)
+    weaviate = name.startswith("weaviate")
+    data = make_data(args.weaviate_n if weaviate else args.n, 1)
     data.nodes  # noqa: B018  (inputs are built before the baseline)
-    context = weaviate_child_context(args) if name.startswith("weaviate") else None
-    warm_up({name: contender}, args.batch)
+    client = connect_weaviate(args.weaviate_ports) if weaviate else None
+    warm_up({name: contender}, args.batch, client)
     gc.collect()
     gc.freeze()
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to now
-        method = "VmHWM after ingest - VmRSS before (peak reset via /proc/self/clear_refs)"
+        method = "VmHWM after ingest - VmRSS before, peak reset via /proc/self/clear_refs"
     except OSError:
-        method = "ru_maxrss after ingest - VmRSS before (peak NOT reset: may understate)"
+        method = "VmHWM after ingest - VmRSS before, peak NOT reset: may understate"
     before = _status()["VmRSS"]
     t0 = time.perf_counter()
-    handle = contender(data, args.batch)
+    handle = contender(data, args.batch, client)
     seconds = time.perf_counter() - t0
     peak = _status()["VmHWM"]
     handle.close()
-    if context is not None:
-        context.close()
+    if client is not None:
+        client.close()
     print(json.dumps({"name": name, "peak_delta_mb": (peak - before) / 1024,
                       "rss_before_mb": before / 1024, "seconds": seconds, "method": method}))
 
 
-def measure_memory(names: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def measure_memory(names: list[str], args: argparse.Namespace,
+                   weaviate_ports: str | None = None) -> dict[str, dict[str, Any]]:
     results = {}
     for name in names:
         cmd = [sys.executable, __file__, "--only", name, "--n", str(args.n), "--batch",
                str(args.batch), "--weaviate-n", str(args.weaviate_n)]
-        if name.startswith("weaviate"):
-            cmd += ["--weaviate-url", WEAVIATE_URL[0]]
+        if weaviate_ports:
+            cmd += ["--weaviate-ports", weaviate_ports]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(f"  memory run of {name} failed:\n{out.stderr[-2000:]}", flush=True)
@@ -299,6 +424,7 @@ def measure_memory(names: list[str], args: argparse.Namespace) -> dict[str, dict
     return results
 
 
+# --- reports ------------------------------------------------------------------------------
 def ingest_rows(seconds: dict[str, dict[str, list[float]]], n: int, raw: str,
                 memory: dict[str, dict[str, Any]]) -> list[list[Any]]:
     best_raw = n / min(seconds[raw]["wall"])
@@ -307,8 +433,9 @@ def ingest_rows(seconds: dict[str, dict[str, list[float]]], n: int, raw: str,
     for name, runs in seconds.items():
         best, med, cpu = n / min(runs["wall"]), n / median(runs["wall"]), n / min(runs["cpu"])
         mem = memory.get(name, {}).get("peak_delta_mb")
-        rows.append([name, best, med, f"{best / best_raw:.2f}x", cpu, f"{cpu / cpu_raw:.2f}x",
-                     f"{mem:.0f}" if mem is not None else "-"])
+        rows.append([name, f"{best:,.0f}", f"{med:,.0f}", f"{best / best_raw:.2f}x",
+                     f"{cpu:,.0f}", f"{cpu / cpu_raw:.2f}x",
+                     f"{round(mem) + 0}" if mem is not None else "-"])
     return rows
 
 
@@ -317,18 +444,20 @@ def query_rows(stats: dict[str, dict[str, float]], raw: str) -> list[list[Any]]:
     return [[name, f"{s['median_ms']:.3f}", f"{s['p95_ms']:.3f}",
              f"{s['median_ms'] / base['median_ms']:.2f}x", f"{s['p95_ms'] / base['p95_ms']:.2f}x",
              f"{s['cpu_median_ms']:.3f}", f"{s['cpu_median_ms'] / base['cpu_median_ms']:.2f}x",
-             f"{s['same_top_k']:.0%}"] for name, s in stats.items()]
+             f"{s['overlap_with_raw']:.1%}"] for name, s in stats.items()]
 
 
 INGEST_HEADERS = ["contender", "docs/s best", "docs/s median", "best vs raw", "docs/cpu-s best",
                   "cpu vs raw", "peak MB"]
 QUERY_HEADERS = ["contender", "median ms", "p95 ms", "median vs raw", "p95 vs raw",
-                 "cpu median ms", "cpu vs raw", "same top-k as raw"]
+                 "cpu median ms", "cpu vs raw", "top-k overlap with raw"]
 
 
-def run_precomputed(backend: str, contenders: dict[str, Callable[[Data, int], Handle]],
-                    n: int, args: argparse.Namespace, results: dict[str, Any]) -> None:
+def run_precomputed(backend: str, contenders: dict[str, Contender], n: int,
+                    args: argparse.Namespace, results: dict[str, Any], client: Any = None,
+                    server_pid: int | None = None, weaviate_ports: str | None = None) -> None:
     raw = f"{backend}-raw"
+    cpu = CpuClock(server_pid)
     print(f"\n== {backend}: {n:,} x {DIM} precomputed vectors, batch {args.batch}, "
           f"best of {args.runs} interleaved runs ==", flush=True)
     data = make_data(n, args.queries)
@@ -337,9 +466,9 @@ def run_precomputed(backend: str, contenders: dict[str, Callable[[Data, int], Ha
     # collections triggered by one contender's allocations slower than another's.
     gc.collect()
     gc.freeze()
-    seconds, handles = bench_ingest(contenders, data, args.batch, args.runs)
+    seconds, handles = bench_ingest(contenders, data, args.batch, args.runs, client, cpu)
     print(f"  queries: {args.queries} vectors, k={K}, contenders alternated", flush=True)
-    stats = bench_queries(handles, data.queries, raw)
+    stats = bench_queries(handles, data.queries, raw, cpu)
     for handle in handles.values():
         handle.close()
     del handles, data
@@ -348,13 +477,15 @@ def run_precomputed(backend: str, contenders: dict[str, Callable[[Data, int], Ha
     memory = {}
     if not args.no_memory:
         print("  peak memory, one subprocess per contender:", flush=True)
-        memory = measure_memory(list(contenders), args)
+        memory = measure_memory(list(contenders), args, weaviate_ports)
     method = next(iter(memory.values()), {}).get("method", "not measured")
+    where = "client process only; " if server_pid else ""
+    cpu_note = " (cpu = client + server)" if server_pid else ""
     print()
-    print(table(f"{backend} ingestion ({n:,} docs; peak MB = {method})",
+    print(table(f"{backend} ingestion ({n:,} docs{cpu_note}; peak MB = {where}{method})",
                 INGEST_HEADERS, ingest_rows(seconds, n, raw, memory)))
     print()
-    print(table(f"{backend} query by vector (k={K}, {args.queries} queries)",
+    print(table(f"{backend} query by vector (k={K}, {args.queries} queries{cpu_note})",
                 QUERY_HEADERS, query_rows(stats, raw)))
     results[backend] = {"n": n, "batch": args.batch, "ingest_seconds": seconds,
                         "queries": stats, "memory": memory}
@@ -426,23 +557,35 @@ def run_cisi(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
 
 # --- Weaviate -------------------------------------------------------------------------------
-WEAVIATE_URL: list[str] = []  # set once the server is up; children get it on the command line
-WEAVIATE: dict[str, Callable[[Data, int], Handle]] = {}
+def connect_weaviate(ports: str) -> Any:
+    """A client of the parent run's server ("HTTP,GRPC" ports on 127.0.0.1)."""
+    import weaviate
+
+    http, grpc = (int(p) for p in ports.split(","))
+    return weaviate.connect_to_local(host="127.0.0.1", port=http, grpc_port=grpc)
 
 
-def weaviate_child_context(args: argparse.Namespace) -> Any:
-    """Nothing to open in a `--only` child for now (each contender connects itself)."""
-    return None
+def run_weaviate(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    from rag_stores.weaviate_server import WeaviateServer
 
-
-ALL: dict[str, Callable[[Data, int], Handle]] = {**QDRANT, **WEAVIATE}
+    with WeaviateServer() as server:
+        assert server.process is not None
+        client = server.connect()
+        try:
+            run_precomputed("weaviate", WEAVIATE, args.weaviate_n, args, results, client,
+                            server_pid=server.process.pid,
+                            weaviate_ports=f"{server.http_port},{server.grpc_port}")
+        finally:
+            client.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000, help="synthetic docs for Qdrant")
-    parser.add_argument("--weaviate-n", type=int, default=20_000, help="synthetic docs for Weaviate")
+    parser.add_argument("--weaviate-n", type=int, default=5_000,
+                        help="synthetic docs for Weaviate (the server builds HNSW as it goes: "
+                             "20,000 x 5 contenders x 3 runs takes too long on 2 cores)")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3, help="interleaved ingestion runs (best kept)")
@@ -451,11 +594,11 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument("--only", choices=sorted(ALL), help="one ingestion in this process "
                         "(memory measurement; used by the parent run)")
-    parser.add_argument("--weaviate-url", help=argparse.SUPPRESS)
+    parser.add_argument("--weaviate-ports", help=argparse.SUPPRESS)  # for --only weaviate-*
     args = parser.parse_args()
-    if args.weaviate_url:
-        WEAVIATE_URL.append(args.weaviate_url)
     if args.only:
+        if args.only.startswith("weaviate") and not args.weaviate_ports:
+            parser.error("--only weaviate-* needs a running server: --weaviate-ports HTTP,GRPC")
         measure_memory_child(args.only, args)
         return
 
@@ -469,8 +612,7 @@ def main() -> None:
         if args.cisi_docs:
             run_cisi(args, results)
     if "weaviate" in backends:
-        if not WEAVIATE:
-            print("\n== weaviate: contenders not written yet ==")
+        run_weaviate(args, results)
     print(f"\nJSON: {write_json('bench_stores', results)}")
 
 

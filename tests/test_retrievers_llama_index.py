@@ -133,6 +133,12 @@ async def test_vector_store_query_mode_matches_the_retriever(variant: Variant, s
     query = "felines on woven rugs"
     assert ids(await variant.call(by_mode, "retrieve", query)) == \
         ids(await variant.call(ours, "retrieve", query))
+    # Defaults too: no alpha means the retrievers' default weighting on both paths.
+    default_mode = index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=4)
+    default_ours = HybridRetriever(store, llama_embed_model, similarity_top_k=4)
+    found = await variant.call(default_mode, "retrieve", "wool")
+    assert [n.score for n in found] == \
+        [n.score for n in await variant.call(default_ours, "retrieve", "wool")]
     mmr_mode = index.as_retriever(vector_store_query_mode="mmr", similarity_top_k=2,
                                   vector_store_kwargs={"mmr_prefetch_k": 8})
     mmr = MMRRetriever(store, llama_embed_model, similarity_top_k=2, fetch_k=8)

@@ -163,7 +163,7 @@ def llama_index_llm() -> tuple[Any, bool]:
     class LangChainChat(CustomLLM):
         """Any LangChain chat model as a LlamaIndex LLM (completion style)."""
 
-        chat: Any = None
+        chat_model: Any = None
 
         @property
         def metadata(self) -> LLMMetadata:
@@ -171,10 +171,10 @@ def llama_index_llm() -> tuple[Any, bool]:
 
         @llm_completion_callback()
         def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-            return CompletionResponse(text=str(self.chat.invoke(prompt).content))
+            return CompletionResponse(text=str(self.chat_model.invoke(prompt).content))
 
         @llm_completion_callback()
         def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
             yield self.complete(prompt)
 
-    return LangChainChat(chat=chat), True
+    return LangChainChat(chat_model=chat), True

@@ -246,3 +246,31 @@ async def test_sync_and_async_give_the_same_results(variant: Variant) -> None:
         sync = getattr(store, method)("query apple", k=3, **kwargs)
         asynchronous = await getattr(store, "a" + method)("query apple", k=3, **kwargs)
         assert sync == asynchronous, method
+
+
+@pytest.mark.parametrize("strategy", ["average_vector", "best_score", "sum_scores"])
+async def test_recommend_from_stored_ids_and_vectors(variant: Variant, strategy: str) -> None:
+    store = lc_store(variant)
+    await variant.call(store, "add_texts", FRUIT, ids=FRUIT)
+    positive_only = Query(mode="recommend", k=2, positive=["apple pie"], strategy=strategy)
+    hits = await variant.call(store, "search_hits", positive_only)
+    # The example itself is left out; its near-duplicate comes first.
+    assert [h.record.id for h in hits][0] == "apple tart"
+    with_negative = Query(mode="recommend", k=4, positive=[TABLE["apple pie"]],
+                          negative=["banana bread"], strategy=strategy)
+    ids = [h.record.id for h in await variant.call(store, "search_hits", with_negative)]
+    assert ids[:2] == ["apple pie", "apple tart"] and ids[-1] != "apple pie"
+    assert "banana bread" not in ids[:3]
+
+
+async def test_discover_is_qdrant_only(variant: Variant) -> None:
+    store = lc_store(variant)
+    await variant.call(store, "add_texts", FRUIT, ids=FRUIT)
+    query = Query(mode="discover", k=2, target=TABLE["query apple"],
+                  context=[("apple tart", "banana bread")])
+    if variant.name.startswith("weaviate"):
+        with pytest.raises(UnsupportedError, match="discover"):
+            await variant.call(store, "search_hits", query)
+    else:
+        hits = await variant.call(store, "search_hits", query)
+        assert [h.record.id for h in hits][0] == "apple pie"

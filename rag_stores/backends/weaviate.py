@@ -672,6 +672,8 @@ class WeaviateBackend(PlanBackend):
                 vectors.append(found[example])
             else:
                 vectors.append(list(example))
+        if not vectors:
+            return np.empty((0, 0))
         return np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
 
     def _search_args(self, query: Query, info: Info, where: Any) -> tuple[str, dict[str, Any]]:
@@ -806,7 +808,8 @@ class WeaviateBackend(PlanBackend):
         def sigmoid(x: np.ndarray) -> np.ndarray:  # Qdrant's scaled fast sigmoid
             return 0.5 * (x / (1.0 + np.abs(x)) + 1.0)
 
-        return np.where(best_pos > best_neg, sigmoid(best_pos), -sigmoid(best_neg))
+        with np.errstate(invalid="ignore"):  # -inf (no negatives) in the branch not taken
+            return np.where(best_pos > best_neg, sigmoid(best_pos), -sigmoid(best_neg))
 
     def _search_groups(self, query: Query) -> Plan:
         if query.group_by is None:

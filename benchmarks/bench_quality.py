@@ -245,12 +245,15 @@ def report(results: dict[str, dict[str, tuple[float, float]]], out: Path) -> Non
         for j, n in enumerate(names):
             values = [results[n].get(label, (np.nan, np.nan))[metric] for label in labels]
             ax.barh(y + j * height, values, height, label=n)
+            if metric == 0 and "dense" in results[n]:  # the line hybrid should reach
+                ax.axvline(results[n]["dense"][0], color="grey", linestyle=":", linewidth=1)
         ax.set_title(f"CISI {title}")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y + height * (len(names) - 1) / 2, labels)
     axes[0].invert_yaxis()
-    axes[1].legend()
-    fig.tight_layout()
+    handles, names_ = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names_, loc="lower center", ncol=len(names))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(out / "quality.png", dpi=110)
     print(f"\nwrote {out / 'quality.json'} and {out / 'quality.png'}")
 

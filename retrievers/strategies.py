@@ -27,7 +27,8 @@ Settings mean the same on both engines, as far as the engines allow:
 
 Defaults (DEFAULT_FUSION, DEFAULT_ALPHA) were chosen on CISI with
 benchmarks/bench_quality.py: weighted RRF at alpha 0.9 is the one setting of the sweep at
-least as good as dense search on both engines (BM25 is much weaker than dense there).
+least as good as dense search on both engines (nDCG@10: Qdrant 0.419 vs dense 0.418,
+Weaviate 0.446 vs 0.418; BM25 alone 0.289 / 0.340), with better recall@100 than dense.
 """
 
 from __future__ import annotations

@@ -217,6 +217,11 @@ class BackendVectorStore(VectorStore):
         sparse = None
         if mode in ("sparse", "hybrid") and self.sparse_embedding is not None:
             sparse = self.sparse_embedding.embed_query(text)
+        if mode == "hybrid":  # the same defaults as retrievers.langchain.HybridRetriever
+            from retrievers.strategies import DEFAULT_FUSION, Hybrid
+
+            hybrid = Hybrid(alpha=options.get("alpha"), fusion=options.get("fusion", DEFAULT_FUSION))
+            options.update(alpha=hybrid.effective_alpha, fusion=hybrid.fusion)
         return Query(mode=mode, k=k, vector=vector, sparse=sparse, text=text,
                      filter=parse_filter(filter), **options)
 

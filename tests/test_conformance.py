@@ -274,3 +274,21 @@ async def test_discover_is_qdrant_only(variant: Variant) -> None:
     else:
         hits = await variant.call(store, "search_hits", query)
         assert [h.record.id for h in hits][0] == "apple pie"
+
+
+async def test_keyword_operator_is_engine_side_or_refused(variant: Variant) -> None:
+    """Weaviate's BM25 index applies and/or; Qdrant's sparse search cannot, and says so."""
+    llama = llama_store(variant, enable_hybrid=True)
+    await variant.call(llama, "add", [node(t, t) for t in FRUIT])
+    query = Query(mode="sparse", k=5, text="apple bread", operator="and")
+    if getattr(llama.backend, "builtin_bm25", False):
+        assert await variant.call(llama.backend, "search", query) == []
+        query.operator = "or"
+        hits = await variant.call(llama.backend, "search", query)
+        assert {h.record.id for h in hits} == {"apple pie", "apple tart", "banana bread"}
+    else:
+        from embedders import SparseEncoder
+
+        query.sparse = SparseEncoder().embed_query("apple bread")
+        with pytest.raises(UnsupportedError, match="operator"):
+            await variant.call(llama.backend, "search", query)

@@ -440,6 +440,10 @@ class QdrantBackend(PlanBackend):
                 info.distance in ("euclid", "manhattan")
             args["score_threshold"] = -query.score_threshold if negate else query.score_threshold
         mode = query.mode
+        if query.operator is not None:
+            raise UnsupportedError(
+                "Qdrant's sparse search scores documents holding any query term; it has no "
+                "and/or operator (retrievers.BM25Retriever applies operator='and' client-side)")
         if mode in ("sparse", "hybrid") and not info.sparse:
             raise UnsupportedError(
                 f"{mode} search needs a sparse vector, and collection {self.collection_name!r} "

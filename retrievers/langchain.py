@@ -151,25 +151,30 @@ class HybridRetriever(StrategyRetriever):
 
     `alpha`: dense weight (1 = dense only, 0 = keywords only; None = the fusion's default:
     0.9 for "rrf", equal weights for "dbsf"), `fusion`: "rrf" or "dbsf" (Weaviate also
-    "ranked", "relative_score"), `prefetch_k`: candidates per branch (Qdrant).
-    See `retrievers.strategies` for how the engines differ.
+    "ranked", "relative_score"), `prefetch_k`: candidates per branch (Qdrant),
+    `query_properties`: the keyword fields, e.g. ["text", "title^2"] (Weaviate
+    `searchable_keys`; None = the text). See `retrievers.strategies` for how the engines differ.
     """
 
-    _settings = ("alpha", "fusion", "prefetch_k")
+    _settings = ("alpha", "fusion", "prefetch_k", "query_properties")
     alpha: float | None = None
     fusion: Fusion = s.DEFAULT_FUSION
     prefetch_k: int | None = s.DEFAULT_PREFETCH_K
+    query_properties: list[str] | None = None
 
     def _make(self, **settings: Any) -> s.Strategy:
         return s.Hybrid(**settings)
 
 
 class BM25Retriever(StrategyRetriever):
-    """The engine's BM25. `operator="and"` keeps only hits holding every query term."""
+    """The engine's BM25. `operator="and"` keeps only hits holding every query term;
+    `query_properties` chooses the fields, e.g. ["text", "title^2"] (Weaviate
+    `searchable_keys`; None = the text)."""
 
-    _settings = ("operator", "fetch_k")
+    _settings = ("operator", "fetch_k", "query_properties")
     operator: s.Operator = "or"
     fetch_k: int = 100
+    query_properties: list[str] | None = None
 
     def _make(self, **settings: Any) -> s.Strategy:
         return s.BM25(**settings)

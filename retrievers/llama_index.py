@@ -151,14 +151,16 @@ def _checked(cls: type[s.Strategy], settings: dict[str, Any]) -> s.Strategy:
 
 class HybridRetriever(StrategyRetriever):
     """Dense + BM25 fused by the engine: `alpha` (dense weight; None = the fusion's default),
-    `fusion` ("rrf", "dbsf"; Weaviate also "ranked", "relative_score"), `prefetch_k`."""
+    `fusion` ("rrf", "dbsf"; Weaviate also "ranked", "relative_score"), `prefetch_k`,
+    `query_properties` (keyword fields, e.g. ["text", "title^2"]; Weaviate searchable_keys)."""
 
     def _make(self, **settings: Any) -> s.Strategy:
         return _checked(s.Hybrid, settings)
 
 
 class BM25Retriever(StrategyRetriever):
-    """The engine's BM25: `operator` ("or", "and"), `fetch_k` (candidates for "and" on Qdrant)."""
+    """The engine's BM25: `operator` ("or", "and"), `fetch_k` (candidates for "and" on Qdrant),
+    `query_properties` (fields, e.g. ["text", "title^2"]; Weaviate searchable_keys)."""
 
     def _make(self, **settings: Any) -> s.Strategy:
         return _checked(s.BM25, settings)

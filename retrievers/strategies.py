@@ -22,6 +22,10 @@ Settings mean the same on both engines, as far as the engines allow:
   and stemming) with IDF; Weaviate uses its own BM25 index (no stemming). `operator="and"`
   needs every query term in a hit: Weaviate applies it in the index; on Qdrant it is
   applied here, client-side, to the best `fetch_k` keyword candidates.
+- `query_properties` (BM25 and hybrid): the fields keywords are matched in, "text" and
+  metadata keys, with Weaviate boosts ("title^2"); None = the text. Weaviate only, for keys
+  declared with `WeaviateBackend(searchable_keys=...)`; Qdrant's keyword index is one sparse
+  vector of the text, so it refuses any field but "text" (UnsupportedError).
 - `score_threshold` compares with the engine's raw score (README: Scores): for hybrid
   that is the fused score, whose scale depends on the engine and the fusion.
 
@@ -40,7 +44,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from embedders.sparse import SparseVector
-from rag_stores.core.query import Example, Fusion, Query, RecommendStrategy, UnsupportedError
+from rag_stores.core.query import (
+    Example,
+    Fusion,
+    Query,
+    RecommendStrategy,
+    UnsupportedError,
+    check_query_properties,
+)
 from rag_stores.core.records import Group, Hit
 
 Operator = Literal["or", "and"]
@@ -158,21 +169,24 @@ class Dense(Strategy):
 
 @dataclass
 class BM25(Strategy):
-    """Keyword search with the engine's BM25 (see the module docstring for `operator`)."""
+    """Keyword search with the engine's BM25 (module docstring: `operator`, `query_properties`)."""
 
     operator: Operator = "or"
     fetch_k: int = 100
+    query_properties: list[str] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.operator in ("or", "and"), f"operator must be 'or' or 'and', got {self.operator!r}")
         _check(self.fetch_k >= 1, f"fetch_k must be >= 1, got {self.fetch_k}")
+        check_query_properties(self.query_properties)
 
     def build(self, text: str) -> Plan:
         sparse = yield "sparse", text
         # Engines with their own BM25 index apply the operator; on the others, `fetch` does.
         return Query(mode="sparse", sparse=sparse, text=text, **self._base(),
-                     operator=self.operator if sparse is None else None)
+                     operator=self.operator if sparse is None else None,
+                     query_properties=self.query_properties)
 
     def client_side_and(self, query: Query) -> bool:
         return self.operator == "and" and query.sparse is not None
@@ -199,6 +213,7 @@ class Hybrid(Strategy):
     alpha: float | None = None
     fusion: Fusion = DEFAULT_FUSION
     prefetch_k: int | None = DEFAULT_PREFETCH_K
+    query_properties: list[str] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -207,13 +222,14 @@ class Hybrid(Strategy):
         _check(self.fusion in FUSIONS, f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         _check(self.prefetch_k is None or self.prefetch_k >= 1,
                f"prefetch_k must be >= 1, got {self.prefetch_k}")
+        check_query_properties(self.query_properties)
 
     def build(self, text: str) -> Plan:
         vector = yield "dense", text
         sparse = yield "sparse", text
         return Query(mode="hybrid", vector=vector, sparse=sparse, text=text,
                      alpha=self.effective_alpha, fusion=self.fusion, prefetch_k=self.prefetch_k,
-                     **self._base())
+                     query_properties=self.query_properties, **self._base())
 
     @property
     def effective_alpha(self) -> float | None:

@@ -16,7 +16,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from langchain_core.vectorstores import VectorStoreRetriever
 
-from rag_stores.core.query import UnsupportedError
+from rag_stores.core.query import Query, UnsupportedError, text_only
 from retrievers import strategies as s
 from retrievers.langchain import (
     BM25Retriever,
@@ -255,3 +255,71 @@ def test_strategy_plans_are_engine_free() -> None:
     assert stop.value.value == ["hits"]
     with pytest.raises(TypeError, match="has no option"):
         s.MMR().with_options(alpha=0.5)
+
+
+def test_query_properties_reach_the_query_and_only_text_is_portable() -> None:
+    for strategy in (s.BM25(query_properties=["text", "title^2"]),
+                     s.Hybrid(query_properties=["text", "title^2"])):
+        plan = strategy.plan("zebra")
+        step = next(plan)
+        while step[0] != "search":
+            step = plan.send([1.0, 0.0] if step[0] == "dense" else None)
+        assert step[1].query_properties == ["text", "title^2"], type(strategy).__name__
+    assert next(s.BM25().plan("x")) == ("sparse", "x")
+    for bad in ("title", [], ["^3"]):
+        with pytest.raises(ValueError, match="query_properties must be"):
+            s.BM25(query_properties=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="query_properties must be"):
+            s.Hybrid(query_properties=bad)  # type: ignore[arg-type]
+    # What an engine with one keyword index of the text (Qdrant) checks.
+    for fields in (None, ["text"], ["text^2"]):
+        text_only(Query(mode="sparse", text="x", query_properties=fields), "Qdrant")
+    text_only(Query(mode="dense", vector=[1.0], query_properties=["title"]), "Qdrant")
+    for mode in ("sparse", "hybrid"):
+        with pytest.raises(UnsupportedError, match=r"Qdrant.*\['title\^2'\]"):
+            text_only(Query(mode=mode, text="x", query_properties=["text", "title^2"]), "Qdrant")
+
+
+TITLED = {  # the word "zebra" is in one text and in another's title
+    "story": ("A story about a zebra", {"title": "Savanna life"}),
+    "herd": ("Notes on grazing animals", {"title": "The zebra herd"}),
+    "bread": ("Bread recipes", {"title": "Baking"}),
+}
+
+
+async def test_query_properties_reach_weaviate_from_both_faces(
+        weaviate_client, weaviate_async_client, lc_embeddings, llama_embed_model) -> None:
+    from rag_stores.langchain import WeaviateVectorStore
+    from rag_stores.llama_index import WeaviateVectorStore as LlamaWeaviateStore
+    from retrievers import llama_index as li
+
+    name = fresh_name("Qp")
+    clients = {"client": weaviate_client, "async_client": weaviate_async_client}
+    store = WeaviateVectorStore(lc_embeddings, name, searchable_keys=["title"], **clients)
+    try:
+        store.add_texts([t for t, _ in TITLED.values()], [m for _, m in TITLED.values()],
+                        ids=list(TITLED))
+        bm25 = BM25Retriever(vectorstore=store, k=3)
+        assert ids(bm25.invoke("zebra")) == ["story"]
+        assert ids(bm25.invoke("zebra", query_properties=["title"])) == ["herd"]
+        titled = BM25Retriever(vectorstore=store, k=3, query_properties=["text", "title^5"])
+        assert ids(titled.invoke("zebra")) == ["herd", "story"]
+        assert ids(await titled.ainvoke("zebra")) == ["herd", "story"]
+        hybrid = HybridRetriever(vectorstore=store, k=1, alpha=0.0, query_properties=["title"])
+        assert ids(hybrid.invoke("zebra")) == ["herd"]
+        via = store.as_retriever(search_type="bm25", search_kwargs={"query_properties": ["title"]})
+        assert ids(via.invoke("zebra")) == ["herd"]
+        with pytest.raises(ValueError, match="'author'.*searchable_keys"):
+            bm25.invoke("zebra", query_properties=["author"])
+        # LlamaIndex reads the same collection and layout.
+        lstore = LlamaWeaviateStore(name, searchable_keys=["title"], **clients)
+        common = {"vector_store": lstore, "embed_model": llama_embed_model, "similarity_top_k": 3}
+        lbm25 = li.BM25Retriever(**common, query_properties=["title"])
+        assert [n.node.node_id for n in lbm25.retrieve("zebra")] == ["herd"]
+        assert [n.node.node_id for n in await lbm25.aretrieve("zebra")] == ["herd"]
+        lhybrid = li.HybridRetriever(**common, alpha=0.0, query_properties=["text", "title^5"])
+        assert [n.node.node_id for n in lhybrid.retrieve("zebra")][:2] == ["herd", "story"]
+        with pytest.raises(ValueError, match="query_properties must be"):
+            li.BM25Retriever(**common, query_properties="title")
+    finally:
+        store.backend.drop()

@@ -273,6 +273,99 @@ def test_keyword_and_hybrid_search(backend: WeaviateBackend) -> None:
         backend.search(Query(mode="sparse", k=3))
 
 
+# Keyword search over declared metadata keys (searchable_keys, Query.query_properties).
+TITLED = [
+    Record(id="t1", text="a story about a zebra", metadata={"title": "Savanna life"},
+           vector=VECS["a"]),
+    Record(id="t2", text="notes on orchards", metadata={"title": "The zebra herd", "n": 2},
+           vector=VECS["b"]),
+    Record(id="t3", text="bread recipes", vector=VECS["c"],
+           metadata={"title": 3, "tags": ["Zebra-striped", 7, {"x": "zebra"}], "other": "zebra"}),
+]
+
+
+def keyword(backend: WeaviateBackend, fields: list[str] | None, text: str = "zebra",
+            **options) -> list[str]:
+    return ids(backend.search(Query(mode="sparse", text=text, k=5, query_properties=fields,
+                                    **options)))
+
+
+def test_layout_gives_declared_keys_a_word_indexed_copy() -> None:
+    from weaviate.classes.config import Tokenization
+
+    from rag_stores.backends import weaviate_layout as layout
+
+    meta = TITLED[2].metadata
+    w = layout.property_for_key("tags", "w")
+    assert w == "md_tags__w"
+    assert layout.searchable_properties(meta, ["tags", "title", "missing"]) == \
+        {w: ["Zebra-striped"]}  # strings only: the int title and the dict get no copy
+    assert not any(n.endswith("__w") for n in layout.object_properties("t", meta, "x"))
+    assert layout.object_properties("t", meta, "x", searchable_keys=["tags"])[w] == ["Zebra-striped"]
+    prop = layout.property_definition(w)
+    assert (prop.dataType, prop.tokenization, prop.indexSearchable, prop.indexFilterable) == \
+        (DataType.TEXT_ARRAY, Tokenization.WORD, True, False)
+
+
+def test_bm25_over_declared_metadata_keys_with_boosts(client, aclient, name) -> None:
+    backend = WeaviateBackend(name, client=client, async_client=aclient, index="flat",
+                              searchable_keys=["title", "tags", "summary"])
+    backend.upsert(TITLED)
+    assert keyword(backend, None) == keyword(backend, ["text"]) == ["t1"]
+    assert keyword(backend, ["title"]) == ["t2"]  # a word only in its title
+    assert keyword(backend, ["tags"]) == ["t3"]  # word tokenization: "Zebra-striped" holds "zebra"
+    assert keyword(backend, ["summary"]) == []  # declared, never written: no record matches
+    assert keyword(backend, ["text", "title^5"]) == ["t2", "t1"]
+    assert keyword(backend, ["text^5", "title"]) == ["t1", "t2"]
+    assert keyword(backend, ["title^0.5", "tags"]) == ["t3", "t2"]
+    assert keyword(backend, ["text", "title"], "zebra herd", operator="and") == ["t2"]
+    hybrid = Query(mode="hybrid", text="zebra", vector=VECS["c"], k=1, alpha=0.0,
+                   query_properties=["title"])
+    assert ids(backend.search(hybrid)) == ["t2"]
+    assert ids(backend.search(Query(mode="hybrid", text="zebra", vector=VECS["c"], k=1,
+                                    alpha=0.0))) == ["t1"]
+    # Filters still read the exact copy; metadata round-trips unchanged.
+    assert backend.count(from_dict({"title": "The zebra herd"})) == 1
+    assert backend.count(from_dict({"title": "zebra"})) == 0
+    assert backend.count(from_dict({"tags": "Zebra-striped"})) == 1
+    assert backend.get(["t3"])[0].metadata == TITLED[2].metadata
+    with pytest.raises(ValueError, match="'other'.*searchable_keys"):
+        keyword(backend, ["other"])
+    with pytest.raises(ValueError, match="query_properties must be"):
+        Query(mode="sparse", text="zebra", query_properties="title")  # type: ignore[arg-type]
+    for bad in ([], ["^2"], [""]):
+        with pytest.raises(ValueError, match="query_properties must be"):
+            Query(mode="sparse", text="zebra", query_properties=bad)
+    for bad_keys in ("title", ["text"], [""]):
+        with pytest.raises(ValueError, match="searchable_keys"):
+            WeaviateBackend(name, client=client, searchable_keys=bad_keys)
+
+
+async def test_bm25_over_metadata_async(client, aclient, name) -> None:
+    backend = WeaviateBackend(name, client=client, async_client=aclient, index="flat",
+                              searchable_keys=["title"])
+    await backend.aupsert(TITLED)
+    query = Query(mode="sparse", text="zebra", k=5, query_properties=["text", "title^5"])
+    assert ids(await backend.asearch(query)) == ["t2", "t1"]
+    assert await backend.asearch(query) == backend.search(query)
+
+
+def test_a_key_declared_later_is_indexed_from_the_next_write(client, name) -> None:
+    WeaviateBackend(name, client=client).upsert(TITLED)
+    later = WeaviateBackend(name, client=client, searchable_keys=["title"])
+    reader = WeaviateBackend(name, client=client, searchable_keys=["title"])
+    with pytest.raises(ValueError, match="no keyword index.*next write"):
+        keyword(later, ["title"])
+    assert reader.count() == 3  # caches the schema, still without the title's copy
+    later.upsert([Record(id="t4", text="plain", metadata={"title": "zebra"}, vector=VECS["d"])])
+    # Records written before keep no copy until they are written again.
+    assert keyword(later, ["title"]) == ["t4"]
+    later.upsert([TITLED[1]])
+    assert sorted(keyword(later, ["title"])) == ["t2", "t4"]
+    # The reader re-reads the schema for the property another backend added.
+    assert sorted(keyword(reader, ["title"])) == ["t2", "t4"]
+
+
 def test_mmr_lambda_one_is_relevance_zero_is_diversity(backend: WeaviateBackend) -> None:
     backend.upsert(records())
     relevance = backend.search(Query(mode="mmr", vector=Q, k=3, fetch_k=5, lambda_mult=1.0))

@@ -16,6 +16,10 @@ Storage (weaviate_layout documents the properties and the mapping of metadata ke
   use them are written, never through Weaviate's auto-schema. The layout gives each value
   kind its own property, so a key that holds an int in one record and a string in another
   is not a conflict;
+- metadata keys named in `searchable_keys` also get a word-tokenized, BM25-indexed copy
+  (`md_<stem>__w`), so keyword and hybrid search can read them: `Query.query_properties`
+  ("text", metadata keys, Weaviate boosts such as "title^2") becomes the `query_properties`
+  of Weaviate's bm25 / hybrid;
 - the vector size in the collection description (`dim=<n>`): Weaviate's schema has no
   vector size. Collections made by other tools (no `dim=`) have theirs read from one
   stored object's vector.
@@ -28,8 +32,10 @@ BM25 and hybrid hits carry Weaviate's own score.
 Hybrid search is Weaviate's `hybrid` (text + our query vector, `alpha` default 0.5);
 fusion "rrf"/"ranked" -> RANKED, "relative_score"/"dbsf" -> RELATIVE_SCORE (Weaviate has
 no DBSF: its relative-score fusion is the nearest); `prefetch_k` has no Weaviate
-equivalent and is ignored. A `Query.operator` of "and" / "or"
-becomes Weaviate's BM25 operator. Grouped search is dense only: Weaviate's `group_by`
+equivalent and is ignored. A `Query.operator` of "and" / "or" becomes Weaviate's BM25
+operator; `Query.query_properties` chooses the BM25 fields (default: the text only), each
+metadata key mapped to its `__w` property with its boost kept (a key not in
+`searchable_keys` is a ValueError). Grouped search is dense only: Weaviate's `group_by`
 returns no scores for keyword or hybrid results.
 
 Where Weaviate has no server-side equivalent, the work is client-side and said so:
@@ -82,7 +88,13 @@ from ..core.filters import Node
 from ..core.ids import to_point_id
 from ..core.mmr import mmr_select
 from ..core.plans import PlanBackend
-from ..core.query import CollectionNotFoundError, Query, UnsupportedError
+from ..core.query import (
+    TEXT_FIELD,
+    CollectionNotFoundError,
+    Query,
+    UnsupportedError,
+    split_boost,
+)
 from ..core.records import Group, Hit, Record, check_records
 from ..core.scores import DISTANCES
 from . import weaviate_layout as layout
@@ -165,6 +177,12 @@ class WeaviateBackend(PlanBackend):
     `tenant=`: the collection is created multi-tenant and the tenant on first write;
     every read and write stays in that tenant, and `drop()` removes the tenant only.
     `index="flat"` gives exact brute-force search instead of HNSW.
+
+    `searchable_keys=`: metadata keys whose strings (or list elements that are strings) also
+    get a BM25-searchable copy, for `Query.query_properties` (e.g. ["text", "title^2"]).
+    Declared here because each costs a BM25 index and Weaviate properties cannot be removed.
+    A key declared on an existing collection gets its property on the next write; records
+    written before have no copy until rewritten. "text" always means the record text.
     """
 
     builtin_bm25 = True
@@ -189,6 +207,7 @@ class WeaviateBackend(PlanBackend):
         index: str = "hnsw",
         batch_size: int = 100,
         generative_config: Any = None,
+        searchable_keys: Sequence[str] = (),
     ) -> None:
         if distance not in DISTANCES:
             raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
@@ -199,6 +218,11 @@ class WeaviateBackend(PlanBackend):
                              "'_' or '-'")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if isinstance(searchable_keys, str) or not all(
+                isinstance(k, str) and k and k != TEXT_FIELD for k in searchable_keys):
+            raise ValueError("searchable_keys must be a list of metadata keys (non-empty "
+                             f"strings other than {TEXT_FIELD!r}), got {searchable_keys!r}")
+        self.searchable_keys = tuple(dict.fromkeys(searchable_keys))
         self.collection_name = normalize_collection_name(collection_name)
         self.vector_name = vector_name
         self.tenant = tenant
@@ -467,6 +491,7 @@ class WeaviateBackend(PlanBackend):
     def _ensure_properties(self, objects: Sequence[Obj], info: Info) -> Plan:
         """Add the properties new metadata keys need, before any object is written."""
         names = dict.fromkeys(name for obj in objects for name in obj.properties)
+        names.update(dict.fromkeys(self._searchable_properties()))  # declared, even if unused
         if any(name not in info.properties for name in names):
             info = yield from self._load_info(refresh=True)  # another writer may have added them
         for prop in layout.missing_properties(names, info.properties):
@@ -512,7 +537,8 @@ class WeaviateBackend(PlanBackend):
     def _object(self, record: Record, info: Info) -> Obj:
         vector = list(record.vector or [])
         props = layout.object_properties(record.text, record.metadata, record.id,
-                                         record.ref_doc_id, record.relationships)
+                                         record.ref_doc_id, record.relationships,
+                                         self.searchable_keys)
         obj: Obj = DataObject(properties=props, uuid=to_point_id(record.id),
                               vector={info.target: vector} if info.target else vector)
         return obj
@@ -676,6 +702,30 @@ class WeaviateBackend(PlanBackend):
             return np.empty((0, 0))
         return np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
 
+    def _searchable_properties(self) -> list[str]:
+        return [layout.property_for_key(k, layout.SEARCHABLE) for k in self.searchable_keys]
+
+    def _keyword_properties(self, query: Query, info: Info) -> list[str]:
+        """Weaviate's `query_properties` for `query.query_properties` (None: the text)."""
+        props = []
+        for field in query.query_properties or [TEXT_FIELD]:
+            key, boost = split_boost(field)
+            if key == TEXT_FIELD:
+                props.append(layout.TEXT + boost)
+                continue
+            if key not in self.searchable_keys:
+                raise ValueError(
+                    f"query_properties names metadata key {key!r}, which is not keyword-"
+                    f"searchable: declare it with WeaviateBackend(searchable_keys=[{key!r}, ...])")
+            name = layout.property_for_key(key, layout.SEARCHABLE)
+            if name not in info.properties:
+                raise ValueError(
+                    f"metadata key {key!r} has no keyword index in Weaviate collection "
+                    f"{self.collection_name!r} yet: it is added by the next write of a backend "
+                    f"with searchable_keys holding {key!r} (records written before keep no copy)")
+            props.append(name + boost)
+        return props
+
     def _search_args(self, query: Query, info: Info, where: Any) -> tuple[str, dict[str, Any]]:
         """The query method and its arguments for dense, sparse and hybrid searches."""
         mode = query.mode
@@ -701,14 +751,15 @@ class WeaviateBackend(PlanBackend):
                 args["distance"] = self._max_distance(query.score_threshold)
             return "near_vector", args
         if mode == "sparse":
-            args.update(query=query.text, query_properties=[layout.TEXT],
+            args.update(query=query.text, query_properties=self._keyword_properties(query, info),
                         operator=bm25_operator, return_metadata=MetadataQuery(score=True))
             return "bm25", args
         if mode == "hybrid":
             if query.fusion not in _FUSION:
                 raise ValueError(f"unknown fusion {query.fusion!r}; choose one of {sorted(_FUSION)}")
             args.update(query=query.text, vector=list(query.vector or []),
-                        target_vector=info.target, query_properties=[layout.TEXT],
+                        target_vector=info.target,
+                        query_properties=self._keyword_properties(query, info),
                         alpha=0.5 if query.alpha is None else query.alpha,
                         fusion_type=_FUSION[query.fusion], bm25_operator=bm25_operator,
                         return_metadata=MetadataQuery(score=True))
@@ -735,6 +786,11 @@ class WeaviateBackend(PlanBackend):
             return (yield from self._mmr(query, info, where))
         if query.mode == "recommend":
             return (yield from self._recommend(query, info, where))
+        keys = {split_boost(f)[0] for f in query.query_properties or []}
+        if query.mode in ("sparse", "hybrid") and any(
+                layout.property_for_key(k, layout.SEARCHABLE) not in info.properties
+                for k in keys & set(self.searchable_keys)):
+            info = yield from self._load_info(refresh=True)  # another writer may have added it
         method, args = self._search_args(query, info, where)
         result = yield "collection", f"query.{method}", args
         return self._threshold([self._hit(o, info) for o in result.objects], query)

@@ -27,6 +27,18 @@ a number in one record and a string in another never breaks Weaviate's fixed pro
 Nested dicts, nested lists and nulls are not filterable on Weaviate (only in metadata_json);
 `metadata_keys` still records the key as present.
 
+Keyword-searchable metadata (opt-in, `searchable_keys`): the keys a backend declares also get
+
+| kind | property              | type        | values |
+|------|-----------------------|-------------|--------|
+| `w`  | `md_<stem>__w`        | TEXT[] (word tokenization, BM25-searchable, not filterable) | strings |
+
+so that BM25 (`Query.query_properties`) can read them beside `text`. Only declared keys get
+one: a BM25 index costs space, and Weaviate properties cannot be removed, so keys are chosen
+at construction. Filters never read `__w` (they read the exact `__s` copy). A key declared
+on an existing collection gets its property on the next write; records written before keep
+no `__w` copy until they are written again.
+
 `<stem>` (`key_stem`): the key lowercased, every character outside [a-z0-9_] replaced by
 "_", truncated to 64 characters; when that changed anything, "_" + 8 hex digits of the key's
 SHA-256 are appended. Weaviate property names are case-insensitively unique, hence the
@@ -66,7 +78,8 @@ METADATA_KEYS = "metadata_keys"
 RESERVED = frozenset({TEXT, DOC_ID, REF_DOC_ID, METADATA_JSON, RELATIONSHIPS_JSON, METADATA_KEYS})
 PREFIX = "md_"
 KINDS = {"s": DataType.TEXT_ARRAY, "n": DataType.NUMBER_ARRAY, "b": DataType.BOOL_ARRAY,
-         "d": DataType.DATE_ARRAY, "l": DataType.TEXT_ARRAY}
+         "d": DataType.DATE_ARRAY, "l": DataType.TEXT_ARRAY, "w": DataType.TEXT_ARRAY}
+SEARCHABLE = "w"  # the kind of the keyword-searchable copy of declared keys
 MARK = "\ue000"
 _STEM_MAX = 64
 _UNSAFE = re.compile(r"[^a-z0-9_]")
@@ -81,7 +94,7 @@ def key_stem(key: str) -> str:
 
 
 def property_for_key(key: str, kind: str) -> str:
-    """The property holding values of `kind` ("s", "n", "b", "d", "l") of metadata key `key`."""
+    """The property holding values of `kind` ("s", "n", "b", "d", "l", "w") of metadata key `key`."""
     if kind not in KINDS:
         raise ValueError(f"unknown value kind {kind!r}, expected one of {sorted(KINDS)}")
     return f"{PREFIX}{key_stem(key)}__{kind}"
@@ -140,6 +153,18 @@ def filterable_properties(metadata: Mapping[str, Any]) -> dict[str, list[Any]]:
     return props
 
 
+def searchable_properties(metadata: Mapping[str, Any],
+                          keys: Iterable[str]) -> dict[str, list[str]]:
+    """`md_<stem>__w` properties: the strings of the declared `keys` (see module doc)."""
+    props: dict[str, list[str]] = {}
+    for key in keys:
+        value = metadata.get(key)
+        words = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+        if words:
+            props[property_for_key(key, SEARCHABLE)] = words
+    return props
+
+
 def present_keys(metadata: Mapping[str, Any]) -> list[str]:
     """The `metadata_keys` value: keys holding a value (not null, not an empty list)."""
     return [encode_text(k) for k, v in metadata.items() if v is not None and v != []]
@@ -147,14 +172,16 @@ def present_keys(metadata: Mapping[str, Any]) -> list[str]:
 
 def object_properties(text: str, metadata: Mapping[str, Any], doc_id: str,
                       ref_doc_id: str | None = None,
-                      relationships: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Every property of one record's Weaviate object."""
+                      relationships: Mapping[str, Any] | None = None,
+                      searchable_keys: Iterable[str] = ()) -> dict[str, Any]:
+    """Every property of one record's Weaviate object (`__w` copies for `searchable_keys`)."""
     props: dict[str, Any] = {
         TEXT: text,
         DOC_ID: encode_text(doc_id),
         METADATA_JSON: json.dumps(metadata, ensure_ascii=False),
         METADATA_KEYS: present_keys(metadata),
         **filterable_properties(metadata),
+        **searchable_properties(metadata, searchable_keys),
     }
     if ref_doc_id is not None:
         props[REF_DOC_ID] = encode_text(ref_doc_id)
@@ -200,6 +227,9 @@ def property_definition(name: str) -> Property:
     kind = name.rpartition("__")[2]
     if not name.startswith(PREFIX) or kind not in KINDS:
         raise ValueError(f"{name!r} is not a property of the rag-stores layout")
+    if kind == SEARCHABLE:
+        return Property(name=name, data_type=KINDS[kind], tokenization=Tokenization.WORD,
+                        index_searchable=True, index_filterable=False)
     return Property(name=name, data_type=KINDS[kind], index_searchable=False,
                     index_filterable=True, tokenization=field if kind in "sl" else None)
 

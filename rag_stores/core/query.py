@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +15,9 @@ Fusion = Literal["rrf", "dbsf", "ranked", "relative_score"]
 RecommendStrategy = Literal["average_vector", "best_score", "sum_scores"]
 # A recommend/discover example: a stored user id, or a dense vector.
 Example = str | list[float]
+# The record text in `Query.query_properties` (any other name is a metadata key).
+TEXT_FIELD = "text"
+_BOOST = re.compile(r"\^(\d+(?:\.\d*)?|\.\d+)$")
 
 
 @dataclass
@@ -27,6 +31,10 @@ class Query:
     - recommend: `positive` / `negative` examples with `strategy`.
     - discover: `target` plus `context` pairs (positive, negative).
     - `group_by` (a metadata key) with `group_size`: grouped search, `k` = number of groups.
+    - `query_properties`: the fields keyword search (sparse, hybrid) reads: "text" (the record
+      text) or metadata keys, each optionally boosted Weaviate-style ("title^2"); None = the
+      text only. Engines that keep one keyword index of the text refuse other fields
+      (`text_only`).
     """
 
     mode: Mode = "dense"
@@ -52,6 +60,7 @@ class Query:
     context: list[tuple[Example, Example]] = field(default_factory=list)
     group_by: str | None = None
     group_size: int = 1
+    query_properties: list[str] | None = None  # e.g. ["text", "title^2"]; None: text only
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -62,6 +71,33 @@ class Query:
             raise ValueError(f"lambda_mult must be in [0, 1], got {self.lambda_mult}")
         if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        check_query_properties(self.query_properties)
+
+
+def check_query_properties(fields: Any) -> None:
+    """ValueError unless `fields` is None or a non-empty list of field names."""
+    if fields is not None and (isinstance(fields, str) or not fields or not all(
+            isinstance(f, str) and split_boost(f)[0] for f in fields)):
+        raise ValueError("query_properties must be a non-empty list of field names (\"text\" "
+                         f"or metadata keys, e.g. [\"text\", \"title^2\"]), got {fields!r}")
+
+
+def split_boost(name: str) -> tuple[str, str]:
+    """("title", "^2") for "title^2"; (name, "") when it ends in no numeric boost."""
+    match = _BOOST.search(name)
+    return (name, "") if match is None else (name[:match.start()], match.group(0))
+
+
+def text_only(query: Query, engine: str = "this backend") -> None:
+    """Refuse keyword search over anything but the text, for engines whose keyword index is
+    one sparse vector of the text (Qdrant). A boost on the text alone changes no order."""
+    fields = query.query_properties or []
+    others = [f for f in fields if split_boost(f)[0] != TEXT_FIELD]
+    if others and query.mode in ("sparse", "hybrid"):
+        raise UnsupportedError(
+            f"{engine} keyword search reads the text only (one sparse vector per record), not "
+            f"metadata fields {others}: use Weaviate with searchable_keys=, or put the words "
+            "in the text")
 
 
 class UnsupportedError(NotImplementedError):

@@ -76,3 +76,18 @@ def test_payload_indexes_are_created_on_servers_for_declared_fields() -> None:
     assert requests[1][0] == "create_collection"
     assert indexed == {"doc_id": "keyword", "ref_doc_id": "keyword",
                                  "metadata.year": "integer"}
+
+
+def test_keyword_search_over_metadata_fields_is_refused() -> None:
+    """One sparse vector per record: Qdrant's BM25 reads the text only (Weaviate can read
+    declared metadata fields too, `searchable_keys=`)."""
+    import pytest
+
+    from rag_stores.core.query import UnsupportedError
+    from retrievers.langchain import BM25Retriever
+
+    store = QdrantVectorStore(EMB, "kw", retrieval_mode="hybrid")
+    store.add_texts(["zebra crossing"], [{"title": "stripes"}])
+    assert BM25Retriever(vectorstore=store, query_properties=["text"]).invoke("zebra")
+    with pytest.raises(UnsupportedError, match="text only"):
+        BM25Retriever(vectorstore=store, query_properties=["title"]).invoke("stripes")

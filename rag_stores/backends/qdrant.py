@@ -30,7 +30,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from ..core.filters import Node
 from ..core.ids import to_point_id
 from ..core.plans import Plan, PlanBackend
-from ..core.query import CollectionNotFoundError, Query, UnsupportedError
+from ..core.query import CollectionNotFoundError, Query, UnsupportedError, text_only
 from ..core.records import Group, Hit, Record, SparseVector, check_records
 from ..core.scores import DISTANCES
 
@@ -440,6 +440,7 @@ class QdrantBackend(PlanBackend):
                 info.distance in ("euclid", "manhattan")
             args["score_threshold"] = -query.score_threshold if negate else query.score_threshold
         mode = query.mode
+        text_only(query, "Qdrant")
         if query.operator is not None:
             raise UnsupportedError(
                 "Qdrant's sparse search scores documents holding any query term; it has no "

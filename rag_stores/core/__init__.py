@@ -1,7 +1,7 @@
 """Engine- and framework-neutral core: records, queries, filters, the backend protocol."""
 
 from .backend import Backend
-from .filters import And, FilterError, Field, Node, Not, Or, from_dict, from_llama
+from .filters import And, Field, FilterError, Node, Not, Or, from_dict, from_llama
 from .ids import to_point_id
 from .query import CollectionNotFoundError, Query, UnsupportedError
 from .records import Group, Hit, Record, SparseVector, check_record

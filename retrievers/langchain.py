@@ -15,7 +15,6 @@ the engine's raw score under `score_key` ("score"), replacing a stored value of 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import (
@@ -59,16 +58,10 @@ class StoreEngine:
         return await self.store.embedding.aembed_query(text)
 
     def sparse(self, text: str) -> SparseVector | None:
-        encoder = self._sparse_encoder()
-        return None if encoder is None else encoder.embed_query(text)
+        return s.encode_sparse(self._sparse_encoder(), text)
 
     async def asparse(self, text: str) -> SparseVector | None:
-        encoder = self._sparse_encoder()
-        if encoder is None:
-            return None
-        if hasattr(encoder, "aembed_query"):
-            return await encoder.aembed_query(text)
-        return await asyncio.to_thread(encoder.embed_query, text)
+        return await s.aencode_sparse(self._sparse_encoder(), text)
 
     def search(self, query: Query) -> list[Hit]:
         return self.store.search_hits(query)

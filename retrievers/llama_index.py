@@ -12,7 +12,6 @@ strategy's (see each class). Results are `NodeWithScore` with the engine's raw s
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -72,16 +71,10 @@ class StoreEngine:
         return await self.embed_model.aget_query_embedding(text)
 
     def sparse(self, text: str) -> SparseVector | None:
-        encoder = self._sparse_encoder()
-        return None if encoder is None else encoder.embed_query(text)
+        return s.encode_sparse(self._sparse_encoder(), text)
 
     async def asparse(self, text: str) -> SparseVector | None:
-        encoder = self._sparse_encoder()
-        if encoder is None:
-            return None
-        if hasattr(encoder, "aembed_query"):
-            return await encoder.aembed_query(text)
-        return await asyncio.to_thread(encoder.embed_query, text)
+        return await s.aencode_sparse(self._sparse_encoder(), text)
 
     def search(self, query: Query) -> list[Hit]:
         return self.store.backend.search(query)

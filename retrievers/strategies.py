@@ -58,6 +58,19 @@ Operator = Literal["or", "and"]
 Step = tuple[str, Any]
 Plan = Generator[Step, Any, Any]
 
+def encode_sparse(encoder: Any, text: str) -> SparseVector | None:
+    """The sparse query vector, or None for engines with their own keyword index."""
+    return None if encoder is None else encoder.embed_query(text)
+
+
+async def aencode_sparse(encoder: Any, text: str) -> SparseVector | None:
+    if encoder is None:
+        return None
+    if hasattr(encoder, "aembed_query"):
+        return await encoder.aembed_query(text)
+    return await asyncio.to_thread(encoder.embed_query, text)
+
+
 # Hybrid defaults, chosen on the CISI benchmark (see the module docstring).
 DEFAULT_FUSION: Fusion = "rrf"
 DEFAULT_ALPHA = 0.9  # the dense weight when alpha is None and the fusion is rank-based

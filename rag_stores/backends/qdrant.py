@@ -377,8 +377,26 @@ class QdrantBackend(PlanBackend):
         if not info.sparse and any(r.sparse is not None for r in records):
             raise ValueError(f"collection {self.collection_name!r} has no sparse vector; "
                              "records carry sparse vectors")
-        points = [self._point(r) for r in records]
-        yield "upsert", {"collection_name": self.collection_name, "points": points, "wait": True}
+        yield "upsert", {"collection_name": self.collection_name, "points": self._points(records),
+                         "wait": True}
+
+    def _points(self, records: Sequence[Record]) -> models.Batch | list[models.PointStruct]:
+        """A columnar `Batch` when every record has the same vectors (one pydantic object
+        per batch instead of one per point); single points otherwise."""
+        if any(r.vector is None for r in records) or len({r.sparse is None for r in records}) > 1:
+            return [self._point(r) for r in records]
+        dense = [r.vector for r in records if r.vector is not None]
+        info = self._info
+        if info is not None and info.vector_name is None:
+            return models.Batch(ids=[to_point_id(r.id) for r in records], vectors=dense,
+                                payloads=[self._payload(r) for r in records])
+        vectors: dict[str, Any] = {self.vector_name: dense}
+        if records[0].sparse is not None:
+            vectors[self.sparse_vector_name] = [
+                models.SparseVector(indices=list(r.sparse.indices), values=list(r.sparse.values))
+                for r in records if r.sparse is not None]
+        return models.Batch(ids=[to_point_id(r.id) for r in records], vectors=vectors,
+                            payloads=[self._payload(r) for r in records])
 
     def _delete(self, ids: Sequence[str]) -> Plan:
         if not ids:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from embedders.sparse import SparseVector
 
 __all__ = ["Record", "Hit", "Group", "SparseVector", "check_record"]
@@ -47,26 +49,38 @@ class Group:
 
 def check_record(record: Record, dim: int | None = None) -> None:
     """Reject what an engine would store badly or refuse half-way through a batch."""
-    if not isinstance(record.id, str) or not record.id:
-        raise ValueError(f"record id must be a non-empty string, got {record.id!r}")
-    if not isinstance(record.text, str):
-        raise TypeError(f"text of record {record.id!r} must be a str, got {type(record.text).__name__}")
-    if not isinstance(record.metadata, dict):
-        raise TypeError(f"metadata of record {record.id!r} must be a dict")
-    try:
-        json.dumps(record.metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"metadata of record {record.id!r} is not JSON-serialisable: {exc}") from exc
-    if record.vector is not None:
-        if dim is not None and len(record.vector) != dim:
-            raise ValueError(
-                f"vector of record {record.id!r} has {len(record.vector)} dimensions, "
-                f"the collection expects {dim}"
-            )
-        if not all(math.isfinite(x) for x in record.vector):
-            raise ValueError(f"vector of record {record.id!r} holds NaN or infinity")
+    check_records([record], dim)
 
 
 def check_records(records: Sequence[Record], dim: int | None = None) -> None:
+    """`check_record` for a batch; the vectors are checked together (numpy), which keeps
+    validation a small share of ingestion time."""
+    vectors = []
     for record in records:
-        check_record(record, dim)
+        if not isinstance(record.id, str) or not record.id:
+            raise ValueError(f"record id must be a non-empty string, got {record.id!r}")
+        if not isinstance(record.text, str):
+            raise TypeError(
+                f"text of record {record.id!r} must be a str, got {type(record.text).__name__}")
+        if not isinstance(record.metadata, dict):
+            raise TypeError(f"metadata of record {record.id!r} must be a dict")
+        try:
+            json.dumps(record.metadata, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"metadata of record {record.id!r} is not JSON-serialisable: {exc}") from exc
+        if record.vector is not None:
+            if dim is not None and len(record.vector) != dim:
+                raise ValueError(
+                    f"vector of record {record.id!r} has {len(record.vector)} dimensions, "
+                    f"the collection expects {dim}")
+            vectors.append(record)
+    if vectors and len({len(r.vector or ()) for r in vectors}) == 1:
+        finite = np.isfinite(np.asarray([r.vector for r in vectors], dtype=np.float64)).all(axis=1)
+        if not finite.all():
+            bad = vectors[int(np.argmin(finite))]
+            raise ValueError(f"vector of record {bad.id!r} holds NaN or infinity")
+    else:  # vectors of different sizes (no collection size to compare with): one by one
+        for record in vectors:
+            if not all(math.isfinite(x) for x in record.vector or ()):
+                raise ValueError(f"vector of record {record.id!r} holds NaN or infinity")

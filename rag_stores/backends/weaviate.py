@@ -3,9 +3,9 @@
 Like the Qdrant backend, every operation is written once as a plan: a generator that
 yields calls `(target, "dotted.method", kwargs)` and receives their results. `_run`
 drives a plan with the sync `WeaviateClient`, `_arun` with a real `WeaviateAsyncClient`
-(Weaviate's sync and async collection APIs share method names). Only writes differ:
-sync writes go through the client's batching (`collection.batch.fixed_size`), async
-ones through `collection.data.insert_many`; both report every failed object.
+(Weaviate's sync and async collection APIs share method names), writes included:
+`collection.data.insert_many` in chunks of `batch_size` (one gRPC call each; the client's
+background batching costs about a second per call to settle), every failed object reported.
 
 Storage (weaviate_layout documents the properties and the mapping of metadata keys):
 - one object per record, uuid = `core.ids.to_point_id(user id)`, the user id in `doc_id`;
@@ -327,8 +327,6 @@ class WeaviateBackend(PlanBackend):
 
         def call_one(request: tuple[str, str, dict[str, Any]]) -> Any:
             target, path, kwargs = request
-            if target == "write":
-                return self._write_sync(client, kwargs["objects"])
             return self._method(self._target(client, target), path)(**kwargs)
 
         return call_one
@@ -338,32 +336,10 @@ class WeaviateBackend(PlanBackend):
 
         async def call_one(request: tuple[str, str, dict[str, Any]]) -> Any:
             target, path, kwargs = request
-            if target == "write":
-                return await self._write_async(aclient, kwargs["objects"])
             result = self._method(self._target(aclient, target), path)(**kwargs)
             return await result if inspect.isawaitable(result) else result
 
         return call_one
-
-    def _write_sync(self, client: Any, objects: list[Obj]) -> list[tuple[str, str]]:
-        collection = self._target(client, "collection")
-        with collection.batch.fixed_size(batch_size=self.batch_size) as batch:
-            for obj in objects:
-                batch.add_object(properties=obj.properties, vector=obj.vector, uuid=obj.uuid)
-        return [(str(f.object_.uuid), f.message) for f in collection.batch.failed_objects]
-
-    async def _write_async(self, aclient: Any, objects: list[Obj]) -> list[tuple[str, str]]:
-        collection = self._target(aclient, "collection")
-        failures: list[tuple[str, str]] = []
-        for start in range(0, len(objects), self.batch_size):
-            chunk = objects[start:start + self.batch_size]
-            try:
-                result = await collection.data.insert_many(chunk)
-            except WeaviateInsertManyAllFailedError as exc:
-                failures += [(str(o.uuid), str(exc)) for o in chunk]
-                continue
-            failures += [(str(chunk[i].uuid), e.message) for i, e in result.errors.items()]
-        return failures
 
     def _translate(self, exc: Exception) -> Exception:
         text = str(exc)
@@ -607,7 +583,15 @@ class WeaviateBackend(PlanBackend):
         by_uuid = {to_point_id(r.id): r for r in records}
         objects = [self._object(r, info) for r in by_uuid.values()]
         yield from self._ensure_properties(objects, info)
-        failures = yield "write", "", {"objects": objects}
+        failures: list[tuple[str, str]] = []
+        for start in range(0, len(objects), self.batch_size):
+            chunk = objects[start:start + self.batch_size]
+            try:
+                result = yield "collection", "data.insert_many", {"objects": chunk}
+            except WeaviateInsertManyAllFailedError as exc:
+                failures += [(str(o.uuid), str(exc)) for o in chunk]
+            else:
+                failures += [(str(chunk[i].uuid), e.message) for i, e in result.errors.items()]
         if failures:
             raise WeaviateWriteError(self.collection_name, {
                 by_uuid[u].id if u in by_uuid else u: m for u, m in failures}, len(objects))

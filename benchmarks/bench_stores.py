@@ -268,6 +268,7 @@ def weaviate_peer_lc(data: Data, batch: int, client: Any) -> Handle:
     store = WeaviateVectorStore(client, name, "text", LookupEmbeddings(data.texts, data.vectors))
     store.add_texts(data.texts, data.metadatas, ids=data.ids)  # one dynamic batch, no size
     id_of = data.id_of_text()  # its documents carry no id: find it from the text
+    # Its search by vector is a hybrid query with an empty keyword part (server-side cost).
 
     def query(vec: list[float]) -> list[str]:
         return [id_of[d.page_content] for d in store.similarity_search_by_vector(vec, k=K)]
@@ -280,6 +281,7 @@ def weaviate_peer_li(data: Data, batch: int, client: Any) -> Handle:
     name = fresh_name("PeerLi")
     store = WeaviateVectorStore(weaviate_client=client, index_name=name)
     store.add(data.nodes)  # one dynamic batch, no size
+    # Its default query is a hybrid query too, keyword part empty.
     return Handle(llama_query(store), dropper(client, name))
 
 

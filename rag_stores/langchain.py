@@ -26,6 +26,11 @@ from .core.scores import relevance_score
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
 
 
+def _as_list(vector: Any) -> list[float]:
+    """The embedding as a list, copied only when it is not one (copies cost GC time)."""
+    return vector if isinstance(vector, list) else list(vector)
+
+
 def to_document(record: Record) -> Document:
     return Document(page_content=record.text, metadata=record.metadata, id=record.id)
 
@@ -154,7 +159,7 @@ class BackendVectorStore(VectorStore):
         vectors = self.embedding.embed_documents(texts)
         sparse = self.sparse_embedding.embed_documents(texts) if self.sparse_embedding else None
         for i, record in enumerate(records):
-            record.vector = list(vectors[i])
+            record.vector = _as_list(vectors[i])
             record.sparse = sparse[i] if sparse else None
         return records
 

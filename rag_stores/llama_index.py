@@ -111,7 +111,7 @@ class BackendLlamaStore(BasePydanticVectorStore):
         for node in nodes:
             record = to_record(node)
             embedding = node.get_embedding()
-            record.vector = list(embedding)
+            record.vector = embedding if isinstance(embedding, list) else list(embedding)
             records.append(record)
         if self._sparse_encoder is not None:
             for record, sparse in zip(records, self._sparse_encoder.embed_documents(

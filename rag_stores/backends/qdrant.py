@@ -329,8 +329,12 @@ class QdrantBackend(PlanBackend):
             return {**record.metadata, "_node_content": json.dumps(node), "_node_type": "TextNode",
                     "doc_id": record.ref_doc_id, "document_id": record.ref_doc_id,
                     "ref_doc_id": record.ref_doc_id}
-        return {self.content_key: record.text, "metadata": record.metadata, "doc_id": record.id,
-                "ref_doc_id": record.ref_doc_id, "relationships": record.relationships}
+        payload = {self.content_key: record.text, "metadata": record.metadata, "doc_id": record.id}
+        if record.ref_doc_id is not None:  # absent rather than null: less to store and parse
+            payload["ref_doc_id"] = record.ref_doc_id
+        if record.relationships is not None:
+            payload["relationships"] = record.relationships
+        return payload
 
     def _record(self, point: Any) -> Record:
         payload = dict(point.payload or {})

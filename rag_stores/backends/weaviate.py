@@ -568,17 +568,17 @@ class WeaviateBackend(PlanBackend):
     def _upsert(self, records: Sequence[Record]) -> Plan:
         if not records:
             return
-        check_records(records)
+        dim = len(records[0].vector or [])
+        check_records(records, dim or None)
         missing = [r.id for r in records if r.vector is None]
         if missing:
             raise ValueError(f"records {missing[:5]} have no vector; Weaviate stores "
                              "self-provided vectors only")
-        dim = len(records[0].vector or [])
-        check_records(records, dim)
         info = self._info
         if info is None or (self.tenant is not None and not self._tenant_ready):
             info = yield from self._ensure(dim, False)
-        check_records(records, info.dim)
+        if info.dim is not None and info.dim != dim:
+            check_records(records, info.dim)  # names the first record of the wrong size
         # The last record of an id wins, as it would written one after the other.
         by_uuid = {to_point_id(r.id): r for r in records}
         objects = [self._object(r, info) for r in by_uuid.values()]

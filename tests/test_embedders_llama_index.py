@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.embeddings.utils import resolve_embed_model
 
 from embedders.llama_index import FastEmbedEmbedding, FastEmbedSparseEmbedding
-
-CAT, FELINE, STOCKS = (
-    "The cat sits on the mat",
-    "A feline rests on a rug",
-    "Stock markets fell sharply today",
-)
-
-
-def cos(a: list[float], b: list[float]) -> float:
-    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+from tests.test_embedders import CAT, FELINE, STOCKS, cos
 
 
 def test_nearer_meaning_is_nearer(llama_embed_model):

@@ -132,6 +132,15 @@ async def test_recommend_from_ids_texts_and_vectors(variant: Variant, store) -> 
         await variant.call(RecommendRetriever(vectorstore=store, use_query=False), "invoke", "x")
 
 
+async def assert_discovered(variant: Variant, backend, found: list[str]) -> None:
+    """Discovery with the pair (kitten, stocks) ranks first what lies on kitten's side."""
+    records = await variant.call(backend, "get", [*found, "kitten", "stocks"], with_vectors=True)
+    vec = {r.id: np.asarray(r.vector) for r in records}
+    assert len(found) == 3 and not {"kitten", "stocks"} & set(found)
+    positive_side = [bool(vec[i] @ vec["kitten"] > vec[i] @ vec["stocks"]) for i in found]
+    assert positive_side[0] and positive_side == sorted(positive_side, reverse=True)
+
+
 async def test_discover_on_qdrant_unsupported_on_weaviate(variant: Variant, store) -> None:
     retriever = DiscoverRetriever(vectorstore=store, k=3, context=[("kitten", "stocks")])
     if variant.name.startswith("weaviate"):
@@ -139,13 +148,7 @@ async def test_discover_on_qdrant_unsupported_on_weaviate(variant: Variant, stor
             await variant.call(retriever, "invoke", "science")
         return
     found = ids(await variant.call(retriever, "invoke", "science"))
-    # Discovery ranks first what lies on the positive side of the context pair.
-    records = await variant.call(store.backend, "get", [*found, "kitten", "stocks"],
-                                 with_vectors=True)
-    vec = {r.id: np.asarray(r.vector) for r in records}
-    assert len(found) == 3 and not {"kitten", "stocks"} & set(found)
-    positive_side = [bool(vec[i] @ vec["kitten"] > vec[i] @ vec["stocks"]) for i in found]
-    assert positive_side[0] and positive_side == sorted(positive_side, reverse=True)
+    await assert_discovered(variant, store.backend, found)
     context_only = DiscoverRetriever(vectorstore=store, k=2, context_only=True,
                                      context_texts=[("physics research", "money")])
     assert len(await variant.call(context_only, "invoke", "")) == 2

@@ -6,7 +6,6 @@ model (`llama_embed_model`), FastEmbed BM25 (`sparse_encoder`), MockLLM for the 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms import MockLLM
@@ -28,7 +27,7 @@ from retrievers.llama_index import (
     RecommendRetriever,
 )
 from tests.conformance import Variant, fresh_name
-from tests.test_retrievers import DOCS
+from tests.test_retrievers import DOCS, assert_discovered
 
 
 @pytest.fixture
@@ -105,13 +104,7 @@ async def test_grouped_and_discover(variant: Variant, store, llama_embed_model) 
             await variant.call(discover, "retrieve", "science")
         return
     found = ids(await variant.call(discover, "retrieve", "science"))
-    # Discovery ranks first what lies on the positive side of every context pair.
-    records = await variant.call(store.backend, "get", [*found, "kitten", "stocks"],
-                                 with_vectors=True)
-    vec = {r.id: np.asarray(r.vector) for r in records}
-    assert len(found) == 3 and not {"kitten", "stocks"} & set(found)
-    positive_side = [bool(vec[i] @ vec["kitten"] > vec[i] @ vec["stocks"]) for i in found]
-    assert positive_side[0] and positive_side == sorted(positive_side, reverse=True)
+    await assert_discovered(variant, store.backend, found)
 
 
 async def test_query_engine_with_mock_llm(variant: Variant, store, llama_embed_model,

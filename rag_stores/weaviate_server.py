@@ -266,7 +266,14 @@ def ensure_embedded_ready(
         entry.parent.mkdir(parents=True, exist_ok=True)
         _link(binary, entry)
     data = Path(persistence_data_path) if persistence_data_path else default_embedded_dir()
+    # The client takes a random gossip port and assumes the next three are free; a taken
+    # one keeps the server from starting (the client then waits 30 s). Use a checked block.
+    internal = _free_port_block()
     env = {
+        "CLUSTER_GOSSIP_BIND_PORT": str(internal),
+        "CLUSTER_DATA_BIND_PORT": str(internal + 1),
+        "RAFT_PORT": str(internal + 2),
+        "RAFT_INTERNAL_RPC_PORT": str(internal + 3),
         "DEFAULT_VECTORIZER_MODULE": "none",
         "ENABLE_MODULES": ",".join(modules),
         "BACKUP_FILESYSTEM_PATH": str(data / ".backups"),

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from embedders.sparse import SparseVector
+from rag_stores.core.plans import adrive, drive
 from rag_stores.core.query import (
     Example,
     Fusion,
@@ -100,32 +101,12 @@ _STEPS = {"dense": ("dense", "adense"), "sparse": ("sparse", "asparse"),
 
 def run(plan: Plan, engine: Any) -> Any:
     """Drive a plan with the engine's sync methods (errors go back into the plan)."""
-    try:
-        step = next(plan)
-        while True:
-            try:
-                result = getattr(engine, _STEPS[step[0]][0])(step[1])
-            except Exception as exc:
-                step = plan.throw(exc)
-            else:
-                step = plan.send(result)
-    except StopIteration as stop:
-        return stop.value
+    return drive(plan, lambda step: getattr(engine, _STEPS[step[0]][0])(step[1]))
 
 
 async def arun(plan: Plan, engine: Any) -> Any:
     """Drive a plan with the engine's async methods (errors go back into the plan)."""
-    try:
-        step = next(plan)
-        while True:
-            try:
-                result = await getattr(engine, _STEPS[step[0]][1])(step[1])
-            except Exception as exc:
-                step = plan.throw(exc)
-            else:
-                step = plan.send(result)
-    except StopIteration as stop:
-        return stop.value
+    return await adrive(plan, lambda step: getattr(engine, _STEPS[step[0]][1])(step[1]))
 
 
 def _check(ok: bool, message: str) -> None:

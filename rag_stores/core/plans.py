@@ -1,4 +1,4 @@
-"""The public `Backend` methods, once, over plans.
+"""Plan drivers, and the public `Backend` methods, once, over plans.
 
 A backend writes each operation as a plan: a generator that yields requests and receives
 their results (no I/O of its own). It supplies how one request runs on its sync client
@@ -17,6 +17,39 @@ from .query import Query
 from .records import Group, Hit, Record
 
 Plan = Generator[Any, Any, Any]
+
+
+def drive(plan: Plan, call_one: Callable[[Any], Any],
+          translate: Callable[[Exception], Exception] = lambda exc: exc) -> Any:
+    """Run a plan: each request it yields goes to `call_one`; the result (or the error,
+    through `translate`) goes back into the plan; its return value is the result."""
+    try:
+        request = next(plan)
+        while True:
+            try:
+                result = call_one(request)
+            except Exception as exc:  # handed to the plan, which may handle it
+                request = plan.throw(translate(exc))
+            else:
+                request = plan.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def adrive(plan: Plan, call_one: Callable[[Any], Awaitable[Any]],
+                 translate: Callable[[Exception], Exception] = lambda exc: exc) -> Any:
+    """`drive` with an async `call_one`."""
+    try:
+        request = next(plan)
+        while True:
+            try:
+                result = await call_one(request)
+            except Exception as exc:
+                request = plan.throw(translate(exc))
+            else:
+                request = plan.send(result)
+    except StopIteration as stop:
+        return stop.value
 
 
 class PlanBackend:
@@ -54,34 +87,13 @@ class PlanBackend:
 
     # --- drivers ----------------------------------------------------------------------
     def _run(self, plan: Plan) -> Any:
-        call_one = self._sync_caller()
-        try:
-            request = next(plan)
-            while True:
-                try:
-                    result = call_one(request)
-                except Exception as exc:  # handed to the plan, which may handle it
-                    request = plan.throw(self._translate(exc))
-                else:
-                    request = plan.send(result)
-        except StopIteration as stop:
-            return stop.value
+        return drive(plan, self._sync_caller(), self._translate)
 
     async def _arun(self, plan: Plan) -> Any:
         call_one = await self._async_caller()
         if call_one is None:
             return await asyncio.to_thread(self._run, plan)
-        try:
-            request = next(plan)
-            while True:
-                try:
-                    result = await call_one(request)
-                except Exception as exc:
-                    request = plan.throw(self._translate(exc))
-                else:
-                    request = plan.send(result)
-        except StopIteration as stop:
-            return stop.value
+        return await adrive(plan, call_one, self._translate)
 
     # --- the protocol: sync ---------------------------------------------------------------
     def exists(self) -> bool:

@@ -159,7 +159,7 @@ def open_backend(name: str, stack: list[Callable[[], Any]]) -> Any:
         backend = QdrantBackend("cisi")
     elif name == "weaviate":
         from rag_stores.backends.weaviate import WeaviateBackend
-        from rag_stores.weaviate_server import WeaviateServer
+        from rag_stores.servers.weaviate import WeaviateServer
 
         server = WeaviateServer().start()
         stack.append(server.stop)

@@ -578,7 +578,7 @@ def connect_weaviate(ports: str) -> Any:
 
 
 def run_weaviate(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    from rag_stores.weaviate_server import WeaviateServer
+    from rag_stores.servers.weaviate import WeaviateServer
 
     with WeaviateServer() as server:
         assert server.process is not None

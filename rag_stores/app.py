@@ -469,7 +469,7 @@ def _open_demo_store(args: argparse.Namespace, stack: ExitStack) -> tuple[Any, s
         store = open_store("qdrant", "rag_stores_demo", path=None if args.url else ":memory:",
                            url=args.url)
     else:
-        from .weaviate_server import free_port
+        from .servers.process import free_port
 
         options: dict[str, Any] = {"grpc_port": args.grpc_port}
         if args.url:

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules that contribute a command group; each defines register_cli(subparsers).
-COMMAND_MODULES = ("embedders.models", "rag_stores.weaviate_server", "rag_stores.app")
+COMMAND_MODULES = ("embedders.models", "rag_stores.servers.weaviate", "rag_stores.servers.qdrant", "rag_stores.app")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -103,7 +103,7 @@ def llama_embed_model(dense_encoder):
 @pytest.fixture(scope="session")
 def weaviate_server():
     """One anonymous Weaviate server for the session."""
-    from rag_stores.weaviate_server import WeaviateServer, ensure_binary
+    from rag_stores.servers.weaviate import WeaviateServer, ensure_binary
 
     ensure_binary()
     with WeaviateServer() as server:
@@ -113,7 +113,7 @@ def weaviate_server():
 @pytest.fixture(scope="session")
 def weaviate_auth_server():
     """A second server that accepts only the API key in its `api_key` attribute."""
-    from rag_stores.weaviate_server import WeaviateServer, ensure_binary
+    from rag_stores.servers.weaviate import WeaviateServer, ensure_binary
 
     ensure_binary()
     with WeaviateServer(api_key="rag-stores-test-key") as server:

@@ -503,7 +503,7 @@ async def test_backend_opens_and_closes_its_own_clients(server, name) -> None:
 
 
 def test_connection_problems_are_named(weaviate_auth_server) -> None:
-    from rag_stores.weaviate_server import free_port
+    from rag_stores.servers import free_port
 
     port = free_port()  # nothing listens there
     with pytest.raises(ConnectionError, match=f"127.0.0.1:{port}"):
@@ -519,7 +519,7 @@ def test_connection_problems_are_named(weaviate_auth_server) -> None:
 
 
 async def test_embedded_default(tmp_path) -> None:
-    from rag_stores.weaviate_server import free_port
+    from rag_stores.servers import free_port
 
     port = free_port()
     backend = WeaviateBackend(persistence_path=str(tmp_path), port=port, grpc_port=free_port())

@@ -18,7 +18,7 @@ from weaviate.classes.config import Configure, DataType, Property
 from weaviate.classes.query import MetadataQuery
 from weaviate.exceptions import UnexpectedStatusCodeError
 
-from rag_stores import weaviate_server as ws
+from rag_stores.servers import weaviate as ws
 
 pytestmark = pytest.mark.weaviate
 

@@ -943,7 +943,7 @@ def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
     kind = spec["kind"]
     try:
         if kind == "embedded":
-            from ..weaviate_server import HOST, ensure_embedded_ready
+            from ..servers.weaviate import HOST, ensure_embedded_ready
 
             kwargs = ensure_embedded_ready(persistence_data_path=spec["persistence_path"])
             kwargs["environment_variables"] = {"LOG_LEVEL": "warning",
@@ -970,7 +970,7 @@ def _new_async(spec: dict[str, Any]) -> weaviate.WeaviateAsyncClient:
     """An unconnected async client to the same place the sync client goes."""
     kind = spec["kind"]
     if kind == "embedded":  # the sync client started the server; connect to it
-        from ..weaviate_server import HOST
+        from ..servers.weaviate import HOST
 
         return weaviate.use_async_with_local(host=HOST, port=spec["port"],
                                              grpc_port=spec["grpc_port"], headers=spec["headers"])

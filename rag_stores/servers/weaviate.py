@@ -34,25 +34,27 @@ Command line: ``rag-stores weaviate install`` and ``rag-stores weaviate serve``.
 from __future__ import annotations
 
 import argparse
-import atexit
 import fcntl
 import hashlib
 import mmap
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from .process import (
+    HOST,
+    ServerError,
+    ServerProcess,
+    free_port,
+    free_port_block,
+    serve_until_stopped,
+)
 
 if TYPE_CHECKING:
     import weaviate
@@ -62,10 +64,10 @@ MIN_GO = (1, 26)
 GO_PACKAGE = "github.com/weaviate/weaviate/cmd/weaviate-server"
 BINARY_NAME = "weaviate-server"
 ENV_BIN = "RAG_STORES_WEAVIATE_BIN"
+ENV_API_KEY = "RAG_STORES_WEAVIATE_API_KEY"
 # Modules that need no outside service.
 DEFAULT_MODULES = ("generative-dummy", "reranker-dummy", "backup-filesystem")
 LOG_FILE = "weaviate.log"
-HOST = "127.0.0.1"
 
 _VERSION_RE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-(?:rc|beta|alpha)\.\d+)?)$")
 _BUILDINFO_RE = re.compile(rb"\nmod\tgithub\.com/weaviate/weaviate\tv([0-9A-Za-z.\-+]+)\t")
@@ -75,7 +77,7 @@ class WeaviateBinaryError(RuntimeError):
     """The weaviate-server binary is missing and could not be built."""
 
 
-class WeaviateServerError(RuntimeError):
+class WeaviateServerError(ServerError):
     """The server did not start (the message carries the end of its log)."""
 
 
@@ -268,7 +270,7 @@ def ensure_embedded_ready(
     data = Path(persistence_data_path) if persistence_data_path else default_embedded_dir()
     # The client takes a random gossip port and assumes the next three are free; a taken
     # one keeps the server from starting (the client then waits 30 s). Use a checked block.
-    internal = _free_port_block()
+    internal = free_port_block(4)
     env = {
         "CLUSTER_GOSSIP_BIND_PORT": str(internal),
         "CLUSTER_DATA_BIND_PORT": str(internal + 1),
@@ -297,47 +299,10 @@ def ensure_embedded_ready(
 
 
 # ---------------------------------------------------------------------------
-# Running a server
+# Running a server (servers.process supervises it)
 
 
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
-def _free_port_block(size: int = 4) -> int:
-    """A port p with p .. p + size - 1 free, for Weaviate's internal ports.
-
-    The cluster data port must be gossip port + 1 and, on localhost, the RAFT RPC port
-    must be RAFT port + 1; one block of four covers both.
-    """
-    for _ in range(200):
-        port = free_port()
-        if port + size <= 65536 and all(_port_is_free(port + i) for i in range(1, size)):
-            return port
-    raise WeaviateServerError(f"no {size} consecutive free TCP ports found on loopback")
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-class WeaviateServer:
+class WeaviateServer(ServerProcess):
     """One Weaviate server process on loopback, for tests, notebooks and `rag-stores weaviate serve`.
 
     Ports default to free ones, data to a temporary directory (deleted on stop), access
@@ -346,6 +311,10 @@ class WeaviateServer:
     HTTP and the cluster ports bind to 127.0.0.1, but Weaviate binds gRPC on every
     interface (hard-coded): on a shared network, set ``api_key``.
     """
+
+    engine = "Weaviate"
+    binary_name = BINARY_NAME
+    log_name = LOG_FILE
 
     def __init__(
         self,
@@ -360,45 +329,39 @@ class WeaviateServer:
     ) -> None:
         if api_key is not None and not api_key.strip():
             raise ValueError("api_key must be a non-empty string (or None for anonymous access)")
+        super().__init__(data_dir, env, startup_timeout)
         self.version = normalize_version(version)
         self.http_port = port
         self.grpc_port = grpc_port
         self.api_key = api_key
         self.modules = tuple(modules)
-        self.extra_env = dict(env or {})
-        self.startup_timeout = startup_timeout
-        self._data_dir_arg = Path(data_dir) if data_dir is not None else None
-        self.data_dir: Path | None = self._data_dir_arg
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._temp_dir = False
-
-    # -- properties
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.http_port}"
 
-    @property
-    def log_path(self) -> Path:
-        if self.data_dir is None:
-            raise WeaviateServerError("the server has not been started")
-        return self.data_dir / LOG_FILE
+    def _choose_ports(self) -> None:
+        self.http_port = self.http_port or free_port()
+        self.grpc_port = self.grpc_port or free_port()
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def _ports(self) -> dict[str, int]:
+        return {"HTTP": int(self.http_port or 0), "gRPC": int(self.grpc_port or 0)}
 
-    # -- lifecycle
+    def _command(self) -> list[str]:
+        return [str(ensure_binary(self.version)), "--host", HOST, "--port", str(self.http_port),
+                "--scheme", "http", "--read-timeout=600s", "--write-timeout=600s"]
 
-    def _environment(self, data_dir: Path) -> dict[str, str]:
-        gossip = _free_port_block()
+    def _ready_url(self) -> str:
+        return f"{self.url}/v1/.well-known/ready"
+
+    def _environment(self) -> dict[str, str]:
+        assert self.data_dir is not None
+        gossip = free_port_block(4)
         raft = gossip + 2
         hostname = "node1"
         env = {
-            **os.environ,
-            "PERSISTENCE_DATA_PATH": str(data_dir / "data"),
-            "BACKUP_FILESYSTEM_PATH": str(data_dir / "backups"),
+            "PERSISTENCE_DATA_PATH": str(self.data_dir / "data"),
+            "BACKUP_FILESYSTEM_PATH": str(self.data_dir / "backups"),
             "DEFAULT_VECTORIZER_MODULE": "none",
             "ENABLE_MODULES": ",".join(self.modules),
             "GRPC_PORT": str(self.grpc_port),
@@ -427,104 +390,26 @@ class WeaviateServer:
                 AUTHENTICATION_APIKEY_ALLOWED_KEYS=self.api_key,
                 AUTHENTICATION_APIKEY_USERS="rag-stores",
             )
-        env.update(self.extra_env)
         return env
 
     def start(self) -> WeaviateServer:
-        """Start the process and wait until ``/v1/.well-known/ready`` answers 200."""
-        if self.process is not None:
-            raise WeaviateServerError(f"the server is already running at {self.url}")
-        binary = ensure_binary(self.version)
-        if self._data_dir_arg is None:
-            self.data_dir = Path(tempfile.mkdtemp(prefix="rag-stores-weaviate-"))
-            self._temp_dir = True
-        else:
-            self.data_dir = self._data_dir_arg
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.http_port = self.http_port or free_port()
-        self.grpc_port = self.grpc_port or free_port()
-        for name, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port)):
-            if not _port_is_free(port):
-                self._cleanup()
-                raise WeaviateServerError(f"{name} port {port} is already in use")
-        env = self._environment(self.data_dir)
-        self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [str(binary), "--host", HOST, "--port", str(self.http_port), "--scheme", "http",
-             "--read-timeout=600s", "--write-timeout=600s"],
-            env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
-        )
-        atexit.register(self.stop)
+        """Build the binary if needed, start the process and wait until it is ready."""
+        ensure_binary(self.version)
         try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+            super().start()
+        except ServerError as exc:
+            raise WeaviateServerError(str(exc)) from None
         return self
-
-    def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                raise WeaviateServerError(
-                    f"weaviate-server exited with code {code} while starting; "
-                    f"its log ends with:\n{_tail(self.log_path)}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/.well-known/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise WeaviateServerError(
-                    f"weaviate-server was not ready after {self.startup_timeout:.0f}s; "
-                    f"its log ends with:\n{_tail(self.log_path)}"
-                )
-            time.sleep(0.1)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Terminate the process (SIGTERM, then SIGKILL after ``timeout``) and wait for it."""
-        atexit.unregister(self.stop)
-        process, self.process = self.process, None
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._temp_dir and self.data_dir is not None:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            self._temp_dir = False
 
     def __enter__(self) -> WeaviateServer:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- clients
 
     def _connect_kwargs(self) -> dict[str, Any]:
         from weaviate.classes.init import Auth
 
-        if self.process is None:
+        if not self.running:
             raise WeaviateServerError("the server is not running: call start() first")
         auth = Auth.api_key(self.api_key) if self.api_key is not None else None
         return {"host": HOST, "port": self.http_port, "grpc_port": self.grpc_port,
@@ -545,13 +430,13 @@ class WeaviateServer:
         return client
 
     def connection_help(self) -> str:
-        """A Python snippet that connects to this server."""
+        """A Python snippet that connects to this server (the key by variable, never inline)."""
+        lines = ["import weaviate"]
         auth = ""
         if self.api_key is not None:
-            auth = f", auth_credentials=Auth.api_key({self.api_key!r})"
-        lines = ["import weaviate"]
-        if self.api_key is not None:
+            lines[:0] = ["import os"]
             lines.append("from weaviate.classes.init import Auth")
+            auth = f", auth_credentials=Auth.api_key(os.environ[{ENV_API_KEY!r}])"
         lines.append(
             f"client = weaviate.connect_to_local(host={HOST!r}, port={self.http_port}, "
             f"grpc_port={self.grpc_port}{auth})"
@@ -577,47 +462,29 @@ def _cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop(signum)
-
-
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        server = WeaviateServer(port=args.port, grpc_port=args.grpc_port,
-                                data_dir=args.data_dir, api_key=args.api_key, version=args.version)
+        server = WeaviateServer(port=args.port, grpc_port=args.grpc_port, data_dir=args.data_dir,
+                                api_key=args.api_key or os.environ.get(ENV_API_KEY) or None,
+                                version=args.version)
     except ValueError as exc:
         print(f"rag-stores: {exc}", file=sys.stderr)
         return 2
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def announce() -> str:
+        assert server.data_dir is not None
+        auth = f" (API key required: set {ENV_API_KEY} for clients)" if server.api_key else ""
+        return (f"Weaviate v{server.version} ready at {server.url} (gRPC port "
+                f"{server.grpc_port}), pid {server.pid}{auth}\n"
+                f"data: {server.data_dir}{' (temporary)' if server._temp_dir else ''}; "
+                f"log: {server.log_path}\nConnect from Python:\n\n{server.connection_help()}"
+                "\n\nCtrl-C stops the server.")
+
     try:
-        server.start()
-        assert server.process is not None and server.data_dir is not None
-        print(f"Weaviate v{server.version} ready at {server.url} (gRPC port {server.grpc_port}), "
-              f"pid {server.process.pid}", flush=True)
-        print(f"data: {server.data_dir}{' (temporary)' if server._temp_dir else ''}; "
-              f"log: {server.log_path}", flush=True)
-        print("Connect from Python:\n\n" + server.connection_help() + "\n\nCtrl-C stops the server.",
-              flush=True)
-        code = server.process.wait()
-        print(f"rag-stores: weaviate-server exited with code {code}; last lines of its log:\n"
-              f"{_tail(server.log_path)}", file=sys.stderr)
-        return 1
-    except _Stop:
-        print("rag-stores: stopping weaviate-server", file=sys.stderr, flush=True)
-        return 0
-    except (WeaviateBinaryError, WeaviateServerError) as exc:
+        return serve_until_stopped([server], announce)
+    except WeaviateBinaryError as exc:
         print(f"rag-stores: {exc}", file=sys.stderr)
         return 1
-    finally:
-        for sig in previous:  # a second Ctrl-C must not interrupt the orderly stop
-            signal.signal(sig, signal.SIG_IGN)
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def register_cli(subparsers: Any) -> None:
@@ -640,6 +507,6 @@ def register_cli(subparsers: Any) -> None:
     serve.add_argument("--data-dir", default=None,
                        help="data directory (default: a temporary one, deleted on exit)")
     serve.add_argument("--api-key", default=None,
-                       help="require this API key (default: anonymous access)")
+                       help=f"require this API key (or set {ENV_API_KEY}); default: anonymous")
     serve.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
     serve.set_defaults(func=_cmd_serve)

@@ -1,0 +1,293 @@
+"""One supervisor for every engine server this project starts (Qdrant, Weaviate).
+
+Free ports, the log file, readiness, shutdown, and the rule that a server never outlives
+the Python process that started it live here once; `servers.qdrant` and
+`servers.weaviate` only say which binary runs with which environment.
+
+A server is started in its own session (Ctrl-C reaches Python, which stops the server in
+order) and, on Linux, with a parent-death signal: when the process that started it dies,
+even by SIGKILL, the kernel sends the server SIGKILL. The signal follows the *thread* that
+started the server, so start servers from a thread that lives as long as you use them
+(the main thread, a pytest fixture). Elsewhere `atexit` stops them on a normal exit only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import ctypes.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any
+
+HOST = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """A server did not start or stopped unexpectedly (the message carries its log's end)."""
+
+
+# --- ports ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(size: int) -> int:
+    """A port p with p .. p + size - 1 all free (engines that derive ports from one)."""
+    for _ in range(200):
+        port = free_port()
+        if port + size <= 65536 and all(port_is_free(port + i) for i in range(1, size)):
+            return port
+    raise ServerError(f"no {size} consecutive free TCP ports found on loopback")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+# --- parent-death watch -----------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_hook() -> Callable[[], None] | None:
+    """A preexec function asking Linux to SIGKILL the child when its parent dies.
+
+    libc is loaded here, in the parent: the child may only call the loaded function.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    prctl = libc.prctl
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the watch was set
+            os._exit(1)
+
+    return hook
+
+
+# --- one server process -----------------------------------------------------------------
+
+
+class ServerProcess:
+    """One engine server on loopback: subclasses give the command, environment and ports.
+
+    Data lives in `data_dir` (default: a temporary directory, deleted by `stop()`); the
+    server runs with that directory as its working directory and logs to `log_path`.
+    `kill()` SIGKILLs it and keeps the data, so `start()` brings it back on the same data
+    and ports (fault tests, restarts).
+    """
+
+    engine = "server"
+    binary_name = "server"
+    log_name = "server.log"
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None, startup_timeout: float = 120.0) -> None:
+        self.extra_env = dict(env or {})
+        self.startup_timeout = startup_timeout
+        self._given_dir = Path(data_dir) if data_dir is not None else None
+        self.data_dir: Path | None = self._given_dir
+        self._temp_dir = False  # data_dir is a temporary directory of ours, still there
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # -- what a subclass supplies
+    def _choose_ports(self) -> None:
+        """Fill in unset ports (called before every start)."""
+
+    def _ports(self) -> dict[str, int]:
+        """The ports this server listens on, by name, checked free before it starts."""
+        return {}
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _environment(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _ready_url(self) -> str:
+        raise NotImplementedError
+
+    # -- state
+    @property
+    def log_path(self) -> Path:
+        if self.data_dir is None:
+            raise ServerError(f"the {self.engine} server has not been started")
+        return self.data_dir / self.log_name
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    # -- lifecycle
+    def start(self) -> ServerProcess:
+        """Start the process and wait until its readiness URL answers 200."""
+        if self.running:
+            raise ServerError(f"the {self.engine} server is already running (pid {self.pid})")
+        if self._given_dir is None and not self._temp_dir:  # first start, or after stop()
+            self.data_dir = Path(tempfile.mkdtemp(prefix=f"rag-stores-{self.engine.lower()}-"))
+            self._temp_dir = True
+        assert self.data_dir is not None
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._choose_ports()
+        for name, port in self._ports().items():
+            if not port_is_free(port):
+                raise ServerError(f"{self.engine} {name} port {port} is already in use")
+        command, env = self._command(), {**os.environ, **self._environment(), **self.extra_env}
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            command, env=env, cwd=self.data_dir, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_parent_death_hook(),  # noqa: PLW1509 (libc loaded before the fork)
+        )
+        atexit.register(self.stop)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise ServerError(f"{self.engine} exited with code {code} while starting; "
+                                  f"its log ends with:\n{tail(self.log_path)}")
+            try:
+                with urllib.request.urlopen(self._ready_url(), timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(f"{self.engine} was not ready after "
+                                  f"{self.startup_timeout:.0f}s; its log ends with:\n"
+                                  f"{tail(self.log_path)}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash); data, ports and log stay for `start()`."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+        self._close_log()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout`; a temporary data directory is deleted."""
+        atexit.unregister(self.stop)
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._close_log()
+        if self._temp_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self._temp_dir = False
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:  # never the API key
+        state = f"pid {self.pid}" if self.running else "stopped"
+        return f"<{type(self).__name__} {state}>"
+
+
+# --- the command line: run servers until Ctrl-C -----------------------------------------
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signum)
+
+
+def serve_until_stopped(servers: Sequence[ServerProcess], announce: Callable[[], str],
+                        start: Callable[[], Any] | None = None) -> int:
+    """Start `servers` (or call `start`), print `announce()`, wait for Ctrl-C / SIGTERM or
+    for a server to exit, and stop them all in order. The exit code for the CLI."""
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if start is not None:
+            start()
+        else:
+            for server in servers:
+                server.start()
+        print(announce(), flush=True)
+        while True:
+            for server in servers:
+                if server.process is not None and server.process.poll() is not None:
+                    print(f"rag-stores: {server.engine} (pid {server.pid}) exited with code "
+                          f"{server.process.returncode}; last lines of its log:\n"
+                          f"{tail(server.log_path)}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+    except _Stop:
+        names = sorted({server.binary_name for server in servers})
+        print(f"rag-stores: stopping {', '.join(names)}", file=sys.stderr, flush=True)
+        return 0
+    except (ServerError, OSError, ValueError) as exc:
+        print(f"rag-stores: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in previous:  # a second Ctrl-C must not interrupt the orderly stop
+            signal.signal(sig, signal.SIG_IGN)
+        for server in reversed(servers):
+            server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

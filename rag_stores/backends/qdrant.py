@@ -18,20 +18,25 @@ New points are written in the collection's own layout, so the other tool still r
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ..core.filters import Node
+from ..core.filters import FilterError, Node
 from ..core.ids import to_point_id
 from ..core.plans import Plan, PlanBackend
 from ..core.query import CollectionNotFoundError, Query, UnsupportedError, text_only
 from ..core.records import Group, Hit, Record, SparseVector, check_records
+from ..core.retry import RetryPolicy, as_policy
 from ..core.scores import DISTANCES
 
 _DISTANCE = {
@@ -45,6 +50,40 @@ _FUSION = {"rrf": models.Fusion.RRF, "dbsf": models.Fusion.DBSF}
 _PAGE = 256
 
 LAYOUTS = ("auto", "rag", "langchain", "llama")
+_ORDERINGS = ("weak", "medium", "strong")
+# Strict mode's refusal of a filter on an unindexed field (REST and gRPC word it alike).
+_INDEX_REQUIRED = re.compile(r'Index required but not found for \\*"(.+?)\\*"'
+                             r"(?: of one of the following types: \[([^\]]*)\])?")
+# The payload key holding a record's tenant (rag layout), indexed with is_tenant on servers.
+TENANT_KEY = "tenant"
+# Requests that may run twice with the same outcome: retried on transient faults.
+_IDEMPOTENT = {"upsert", "retrieve", "scroll", "count", "query_points", "query_points_groups",
+               "get_collection", "collection_exists"}
+_CLIENT_OPTIONS = set(inspect.signature(QdrantClient.__init__).parameters) - {"self", "kwargs"}
+_CREATE_OPTIONS = set(inspect.signature(QdrantClient.create_collection).parameters) - {
+    "self", "kwargs", "collection_name", "vectors_config", "sparse_vectors_config"}
+
+
+def _check_client_kwargs(kwargs: dict[str, Any]) -> None:
+    """Unknown keywords are mistakes (a typo would otherwise be silently ignored)."""
+    for name in kwargs:
+        if name not in _CLIENT_OPTIONS:
+            known = sorted(_CLIENT_OPTIONS | set(inspect.signature(QdrantBackend.__init__).parameters))
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"unknown Qdrant store option {name!r}{hint} (store options and "
+                            "qdrant_client.QdrantClient arguments are accepted)")
+
+
+def _collection_settings(**options: Any) -> dict[str, Any]:
+    """The create_collection arguments given (None = the server's default)."""
+    for name in options:
+        if name not in _CREATE_OPTIONS:
+            close = difflib.get_close_matches(name, sorted(_CREATE_OPTIONS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"unknown create_collection option {name!r} in collection_options"
+                            f"{hint}; known: {sorted(_CREATE_OPTIONS)}")
+    return {name: value for name, value in options.items() if value is not None}
 # Payload keys of the llama layout that are not node metadata.
 _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
 
@@ -92,8 +131,46 @@ class QdrantBackend(PlanBackend):
         layout: str = "auto",
         payload_indexes: dict[str, str] | None = None,
         on_disk: bool = False,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        write_consistency_factor: int | None = None,
+        on_disk_payload: bool | None = None,
+        hnsw_config: Any = None,
+        optimizers_config: Any = None,
+        quantization_config: Any = None,
+        collection_options: dict[str, Any] | None = None,
+        read_consistency: Any = None,
+        write_ordering: str | None = None,
+        exact: bool = False,
+        hnsw_ef: int | None = None,
+        tenant: str | None = None,
+        retry: RetryPolicy | int | None = None,
         **client_kwargs: Any,
     ) -> None:
+        _check_client_kwargs(client_kwargs)
+        for name, value in (("shard_number", shard_number), ("replication_factor", replication_factor),
+                            ("write_consistency_factor", write_consistency_factor),
+                            ("hnsw_ef", hnsw_ef)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if write_ordering is not None and write_ordering not in _ORDERINGS:
+            raise ValueError(f"write_ordering must be one of {_ORDERINGS} or None, "
+                             f"got {write_ordering!r}")
+        if tenant is not None and (not isinstance(tenant, str) or not tenant):
+            raise ValueError(f"tenant must be a non-empty string or None, got {tenant!r}")
+        if tenant is not None and layout not in ("auto", "rag"):
+            raise ValueError(f"tenant= works with the rag layout only, not layout={layout!r}")
+        self.collection_settings = _collection_settings(
+            shard_number=shard_number, replication_factor=replication_factor,
+            write_consistency_factor=write_consistency_factor, on_disk_payload=on_disk_payload,
+            hnsw_config=hnsw_config, optimizers_config=optimizers_config,
+            quantization_config=quantization_config, **(collection_options or {}))
+        self.read_consistency = read_consistency
+        self.write_ordering = write_ordering
+        self.exact, self.hnsw_ef = bool(exact), hnsw_ef
+        self.tenant = tenant
+        self.retry = as_policy(retry)
         if distance not in DISTANCES:
             raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
         if not collection_name or not isinstance(collection_name, str):
@@ -185,8 +262,58 @@ class QdrantBackend(PlanBackend):
 
         return call_one
 
+    def _where(self) -> str:
+        """The server (never the API key) or the local folder, for messages."""
+        if self._connect is not None:
+            c = self._connect
+            return c.get("url") or f"{c.get('host')}:{c.get('port')}"
+        for client in (self._client, self._aclient):
+            if client is not None:
+                opts = client.init_options
+                if opts.get("url") or opts.get("host"):
+                    return str(opts.get("url") or f"{opts.get('host')}:{opts.get('port')}")
+                return f"local mode ({opts.get('path') or opts.get('location') or ':memory:'})"
+        return "Qdrant"
+
+    def _describe(self, request: Any) -> str:
+        return f"Qdrant {request[0]} on collection {self.collection_name!r} at {self._where()}"
+
+    def _is_idempotent(self, request: Any) -> bool:
+        method, kwargs = request
+        if method == "delete":  # by id: yes; by filter: what matches may change meanwhile
+            return isinstance(kwargs.get("points_selector"), models.PointIdsList)
+        return method in _IDEMPOTENT
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, UnexpectedResponse):
+            return exc.status_code in (502, 503, 504)
+        if isinstance(exc, ResponseHandlingException):  # httpx: refused, reset, timed out
+            return True
+        if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
+            return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        return isinstance(exc, ConnectionError | TimeoutError)
+
     def _translate(self, exc: Exception) -> Exception:
         text = str(exc)
+        status = exc.status_code if isinstance(exc, UnexpectedResponse) else None
+        code = exc.code() if isinstance(exc, grpc.RpcError) and hasattr(exc, "code") else None
+        if status in (401, 403) or code in (grpc.StatusCode.UNAUTHENTICATED,
+                                            grpc.StatusCode.PERMISSION_DENIED):
+            return PermissionError(
+                f"Qdrant at {self._where()} refused the request "
+                f"({f'HTTP {status}' if status else f'gRPC {code.name if code else code}'}): the "
+                "API key is missing or wrong; pass api_key= (the key is never shown)")
+        index = _INDEX_REQUIRED.search(text)
+        if index is not None:
+            field = index.group(1)
+            key = field[len("metadata."):] if field.startswith("metadata.") else field
+            kinds = index.group(2)
+            return FilterError(
+                f"Qdrant collection {self.collection_name!r} is in strict mode and refuses "
+                f"filters on unindexed field {key!r} (payload key {field!r}; index type one "
+                f"of {kinds}): declare it with payload_indexes={{{key!r}: 'keyword'}} (or the "
+                f"type that fits) when the store is created, or call "
+                f"store.backend.create_payload_index({key!r}, 'keyword')")
         missing = (isinstance(exc, ValueError) and "not found" in text) or (
             isinstance(exc, UnexpectedResponse) and exc.status_code == 404
         )
@@ -264,13 +391,17 @@ class QdrantBackend(PlanBackend):
                 size=dim, distance=_DISTANCE[self.distance], on_disk=self.on_disk or None)},
             "sparse_vectors_config": {self.sparse_vector_name: models.SparseVectorParams(
                 modifier=models.Modifier.IDF)} if sparse else None,
+            **self.collection_settings,
         }
         self._info = Info(dim=dim, distance=self.distance, sparse=sparse,
                           vector_name=self.vector_name)
         if self.layout == "auto":
             self.layout = "rag"
         if not self._is_local():
-            indexes = {"doc_id": "keyword", "ref_doc_id": "keyword"}
+            indexes: dict[str, Any] = {"doc_id": "keyword", "ref_doc_id": "keyword"}
+            if self.tenant is not None:
+                indexes[TENANT_KEY] = models.KeywordIndexParams(
+                    type=models.KeywordIndexType.KEYWORD, is_tenant=True)
             indexes.update({self._field(k): v for k, v in self.payload_indexes.items()})
             for field, schema in indexes.items():
                 yield "create_payload_index", {"collection_name": self.collection_name,
@@ -301,11 +432,32 @@ class QdrantBackend(PlanBackend):
 
     # --- conversions --------------------------------------------------------------------
     def _filter(self, node: Node | Any | None) -> models.Filter | None:
+        """The engine filter for `node`, confined to the store's tenant."""
         if node is None or isinstance(node, models.Filter):
-            return node
-        from .qdrant_filters import to_qdrant
+            flt = node
+        else:
+            from .qdrant_filters import to_qdrant
 
-        return to_qdrant(node, metadata_key=self.metadata_key)
+            flt = to_qdrant(node, metadata_key=self.metadata_key)
+        if self.tenant is None:
+            return flt
+        own = models.FieldCondition(key=TENANT_KEY, match=models.MatchValue(value=self.tenant))
+        return models.Filter(must=[own] if flt is None else [own, flt])
+
+    def _point_id(self, user_id: str) -> str:
+        """The point id of a user id; per tenant, so that tenants never overwrite each other."""
+        if self.tenant is None:
+            return to_point_id(user_id)
+        to_point_id(user_id)  # the same check of the id
+        return to_point_id(f"tenant:{self.tenant}/{user_id}")
+
+    def _writes(self) -> dict[str, Any]:
+        return {"wait": True, "ordering": self.write_ordering}
+
+    def _reads(self, query: Query | None = None) -> dict[str, Any]:
+        consistency = query.consistency if query is not None and query.consistency is not None \
+            else self.read_consistency
+        return {"consistency": consistency} if consistency is not None else {}
 
     def _point(self, record: Record) -> models.PointStruct:
         vector: dict[str, Any] = {}
@@ -317,7 +469,7 @@ class QdrantBackend(PlanBackend):
         info = self._info
         unnamed = info is not None and info.vector_name is None
         return models.PointStruct(
-            id=to_point_id(record.id),
+            id=self._point_id(record.id),
             vector=vector.get(self.vector_name, []) if unnamed else vector,
             payload=self._payload(record),
         )
@@ -330,6 +482,8 @@ class QdrantBackend(PlanBackend):
                     "doc_id": record.ref_doc_id, "document_id": record.ref_doc_id,
                     "ref_doc_id": record.ref_doc_id}
         payload = {self.content_key: record.text, "metadata": record.metadata, "doc_id": record.id}
+        if self.tenant is not None:
+            payload[TENANT_KEY] = self.tenant
         if record.ref_doc_id is not None:  # absent rather than null: less to store and parse
             payload["ref_doc_id"] = record.ref_doc_id
         if record.relationships is not None:
@@ -382,7 +536,7 @@ class QdrantBackend(PlanBackend):
             raise ValueError(f"collection {self.collection_name!r} has no sparse vector; "
                              "records carry sparse vectors")
         yield "upsert", {"collection_name": self.collection_name, "points": self._points(records),
-                         "wait": True}
+                         **self._writes()}
 
     def _points(self, records: Sequence[Record]) -> models.Batch | list[models.PointStruct]:
         """A columnar `Batch` when every record has the same vectors (one pydantic object
@@ -392,28 +546,29 @@ class QdrantBackend(PlanBackend):
         dense = [r.vector for r in records if r.vector is not None]
         info = self._info
         if info is not None and info.vector_name is None:
-            return models.Batch(ids=[to_point_id(r.id) for r in records], vectors=dense,
+            return models.Batch(ids=[self._point_id(r.id) for r in records], vectors=dense,
                                 payloads=[self._payload(r) for r in records])
         vectors: dict[str, Any] = {self.vector_name: dense}
         if records[0].sparse is not None:
             vectors[self.sparse_vector_name] = [
                 models.SparseVector(indices=list(r.sparse.indices), values=list(r.sparse.values))
                 for r in records if r.sparse is not None]
-        return models.Batch(ids=[to_point_id(r.id) for r in records], vectors=vectors,
+        return models.Batch(ids=[self._point_id(r.id) for r in records], vectors=vectors,
                             payloads=[self._payload(r) for r in records])
 
     def _delete(self, ids: Sequence[str]) -> Plan:
         if not ids:
             return
-        yield "delete", {"collection_name": self.collection_name, "wait": True,
-                         "points_selector": models.PointIdsList(points=[to_point_id(i) for i in ids])}
+        yield "delete", {"collection_name": self.collection_name, **self._writes(),
+                         "points_selector": models.PointIdsList(
+                             points=[self._point_id(i) for i in ids])}
 
     def _delete_where(self, node: Node | Any) -> Plan:
         yield from self._load_info()
         flt = self._filter(node)
         if flt is None:
             raise ValueError("delete_where needs a filter; use drop() to delete everything")
-        yield "delete", {"collection_name": self.collection_name, "wait": True,
+        yield "delete", {"collection_name": self.collection_name, **self._writes(),
                          "points_selector": models.FilterSelector(filter=flt)}
 
     # --- read plans -----------------------------------------------------------------------
@@ -421,9 +576,10 @@ class QdrantBackend(PlanBackend):
         if not ids:
             return []
         yield from self._load_info()
-        point_ids = [to_point_id(i) for i in ids]
+        point_ids = [self._point_id(i) for i in ids]
         points = yield "retrieve", {"collection_name": self.collection_name, "ids": point_ids,
-                                    "with_payload": True, "with_vectors": with_vectors}
+                                    "with_payload": True, "with_vectors": with_vectors,
+                                    **self._reads()}
         by_id = {str(p.id): self._record(p) for p in points}
         return [by_id[p] for p in dict.fromkeys(point_ids) if p in by_id]
 
@@ -435,7 +591,8 @@ class QdrantBackend(PlanBackend):
             page = _PAGE if limit is None else min(_PAGE, limit - len(records))
             points, offset = yield "scroll", {
                 "collection_name": self.collection_name, "scroll_filter": self._filter(node),
-                "limit": page, "offset": offset, "with_payload": True, "with_vectors": with_vectors}
+                "limit": page, "offset": offset, "with_payload": True, "with_vectors": with_vectors,
+                **self._reads()}
             records.extend(self._record(p) for p in points)
             if offset is None:
                 break
@@ -448,7 +605,7 @@ class QdrantBackend(PlanBackend):
         return result.count
 
     def _example(self, example: Any) -> Any:
-        return to_point_id(example) if isinstance(example, str) else list(example)
+        return self._point_id(example) if isinstance(example, str) else list(example)
 
     def _query_args(self, query: Query, info: Info) -> dict[str, Any]:
         """The `query_points` arguments for one search, by mode."""
@@ -456,7 +613,8 @@ class QdrantBackend(PlanBackend):
         flt = self._filter(query.filter)
         args: dict[str, Any] = {"collection_name": self.collection_name, "query_filter": flt,
                                 "limit": query.k, "offset": query.offset or None,
-                                "with_payload": True, "with_vectors": query.with_vectors}
+                                "with_payload": True, "with_vectors": query.with_vectors,
+                                "search_params": self._search_params(), **self._reads(query)}
         if query.score_threshold is not None:
             negate = query.mode in ("dense", "mmr", "recommend") and \
                 info.distance in ("euclid", "manhattan")
@@ -488,7 +646,7 @@ class QdrantBackend(PlanBackend):
             branch_k = query.prefetch_k or max(query.k + query.offset, 20) * 2
             args["prefetch"] = [
                 models.Prefetch(query=list(query.vector or []), using=using, limit=branch_k,
-                                filter=flt),
+                                filter=flt, params=self._search_params()),
                 models.Prefetch(query=models.SparseVector(indices=list(query.sparse.indices),
                                                           values=list(query.sparse.values)),
                                 using=self.sparse_vector_name, limit=branch_k, filter=flt),
@@ -521,6 +679,12 @@ class QdrantBackend(PlanBackend):
         else:
             raise ValueError(f"unknown search mode {mode!r}")
         return args
+
+    def _search_params(self) -> models.SearchParams | None:
+        """exact=True: brute force on servers (local mode is always exact); hnsw_ef: effort."""
+        if not self.exact and self.hnsw_ef is None:
+            return None
+        return models.SearchParams(exact=self.exact, hnsw_ef=self.hnsw_ef)
 
     def _fusion(self, query: Query) -> Any:
         if query.fusion not in _FUSION:
@@ -561,5 +725,12 @@ class QdrantBackend(PlanBackend):
         return (yield from self._load_info()).sparse
 
     def _drop(self) -> Plan:
+        if self.tenant is not None:  # the tenant's records only; the collection is shared
+            if (yield from self._exists()):
+                own = self._filter(None)
+                assert own is not None
+                yield "delete", {"collection_name": self.collection_name, **self._writes(),
+                                 "points_selector": models.FilterSelector(filter=own)}
+            return
         self._info = None
         yield "delete_collection", {"collection_name": self.collection_name}

@@ -15,6 +15,7 @@ from typing import Any
 from .filters import Node
 from .query import Query
 from .records import Group, Hit, Record
+from .retry import Retrier, RetryPolicy
 
 Plan = Generator[Any, Any, Any]
 
@@ -69,6 +70,22 @@ class PlanBackend:
         """The error a plan sees for an engine error (e.g. CollectionNotFoundError)."""
         return exc
 
+    # Transient faults: retried for idempotent requests (core.retry); backends take retry=.
+    retry: RetryPolicy = RetryPolicy()
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        return False
+
+    def _is_idempotent(self, request: Any) -> bool:
+        return True
+
+    def _describe(self, request: Any) -> str:
+        """The operation and the server, for errors."""
+        return f"{type(self).__name__} request"
+
+    def _retrier(self) -> Retrier:
+        return Retrier(self.retry, self._is_transient, self._is_idempotent, self._describe)
+
     def _exists(self) -> Plan: raise NotImplementedError
     def _ensure(self, dim: int, sparse: bool) -> Plan: raise NotImplementedError
     def _dimension(self) -> Plan: raise NotImplementedError
@@ -87,13 +104,13 @@ class PlanBackend:
 
     # --- drivers ----------------------------------------------------------------------
     def _run(self, plan: Plan) -> Any:
-        return drive(plan, self._sync_caller(), self._translate)
+        return drive(plan, self._retrier().wrap(self._sync_caller()), self._translate)
 
     async def _arun(self, plan: Plan) -> Any:
         call_one = await self._async_caller()
         if call_one is None:
             return await asyncio.to_thread(self._run, plan)
-        return await adrive(plan, call_one, self._translate)
+        return await adrive(plan, self._retrier().awrap(call_one), self._translate)
 
     # --- the protocol: sync ---------------------------------------------------------------
     def exists(self) -> bool:

@@ -61,6 +61,9 @@ class Query:
     group_by: str | None = None
     group_size: int = 1
     query_properties: list[str] | None = None  # e.g. ["text", "title^2"]; None: text only
+    # Read consistency of this query, in the engine's terms (Qdrant: an int or "majority" /
+    # "quorum" / "all"); None: the store's setting.
+    consistency: Any = None
 
     def __post_init__(self) -> None:
         if self.k < 1:

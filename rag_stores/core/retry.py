@@ -1,0 +1,107 @@
+"""One retry policy for transient engine faults, applied by the plan drivers to every request.
+
+Servers restart, cluster nodes die and come back, load balancers answer 502/503/504 while
+they do: such faults pass in seconds, and a request that may safely run twice is worth
+sending again. A backend says which of its requests are idempotent (upsert by id, delete by
+id, reads) and which errors are transient (connection refused or reset, gRPC UNAVAILABLE /
+DEADLINE_EXCEEDED, HTTP 502/503/504); `tenacity` does the waiting, with exponential backoff
+and jitter. When attempts run out (or a non-idempotent request meets a transient fault) the
+caller gets one `EngineUnavailableError` naming the operation and the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+
+class EngineUnavailableError(ConnectionError):
+    """The engine could not be reached (or kept failing) within the retry policy."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`attempts` tries in all, waits from `initial_delay` doubling up to `max_delay`, and no
+    retry once `deadline` seconds have passed since the first try. `RetryPolicy(attempts=1)`
+    turns retries off."""
+
+    attempts: int = 5
+    initial_delay: float = 0.2
+    max_delay: float = 4.0
+    deadline: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ValueError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
+        for name in ("initial_delay", "max_delay", "deadline"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"retry {name} must be a number >= 0 seconds, got {value!r}")
+
+    def _options(self, retry_on: Callable[[BaseException], bool]) -> dict[str, Any]:
+        return {"stop": stop_after_attempt(self.attempts) | stop_after_delay(self.deadline),
+                "wait": wait_exponential_jitter(self.initial_delay, self.max_delay),
+                "retry": retry_if_exception(retry_on), "reraise": True}
+
+
+def as_policy(retry: RetryPolicy | int | None) -> RetryPolicy:
+    """`retry=` as users give it: a policy, a number of attempts, or None (the default)."""
+    if retry is None:
+        return RetryPolicy()
+    if isinstance(retry, RetryPolicy):
+        return retry
+    if isinstance(retry, int) and not isinstance(retry, bool):
+        return RetryPolicy(attempts=retry)
+    raise TypeError(f"retry must be a RetryPolicy, a number of attempts or None, got {retry!r}")
+
+
+@dataclass(frozen=True)
+class Retrier:
+    """What a backend tells the drivers: its policy, and how to judge requests and errors."""
+
+    policy: RetryPolicy
+    is_transient: Callable[[BaseException], bool]
+    is_idempotent: Callable[[Any], bool]
+    describe: Callable[[Any], str]
+
+    def _give_up(self, request: Any, exc: Exception, tries: int) -> Exception:
+        if not self.is_transient(exc):
+            return exc
+        how = f"after {tries} attempts" if tries > 1 else "(not retried: not idempotent)"
+        return EngineUnavailableError(f"{self.describe(request)} failed {how}: "
+                                      f"{type(exc).__name__}: {exc}")
+
+    def wrap(self, call_one: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def call(request: Any) -> Any:
+            retrying = Retrying(**self._options(request))
+            try:
+                return retrying(call_one, request)
+            except Exception as exc:
+                raise self._give_up(request, exc, retrying.statistics.get(
+                    "attempt_number", 1)) from exc
+        return call
+
+    def awrap(self, call_one: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+        async def call(request: Any) -> Any:
+            retrying = AsyncRetrying(**self._options(request))
+            try:
+                return await retrying(call_one, request)
+            except Exception as exc:
+                raise self._give_up(request, exc, retrying.statistics.get(
+                    "attempt_number", 1)) from exc
+        return call
+
+    def _options(self, request: Any) -> dict[str, Any]:
+        idempotent = self.is_idempotent(request)
+        return self.policy._options(lambda exc: idempotent and isinstance(exc, Exception)
+                                    and self.is_transient(exc))

@@ -11,7 +11,8 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 from rag_stores.backends.qdrant import QdrantBackend
 from tests.conformance import Variant
 
-VARIANTS = ["qdrant-memory", "qdrant-disk", "qdrant-async", "weaviate", "weaviate-async"]
+VARIANTS = ["qdrant-memory", "qdrant-disk", "qdrant-async", "qdrant-server", "qdrant-server-grpc",
+            "qdrant-server-grpc-async", "qdrant-cluster", "weaviate", "weaviate-async"]
 
 
 @pytest.fixture(params=VARIANTS)
@@ -30,6 +31,25 @@ async def variant(request, tmp_path) -> AsyncIterator[Variant]:
         aclient = AsyncQdrantClient(":memory:")
         yield Variant(name, True, lambda c: QdrantBackend(c, async_client=aclient))
         await aclient.close()
+    elif name.startswith("qdrant-server") or name == "qdrant-cluster":
+        # The backend opens its own sync and async clients: both share one collection.
+        if name == "qdrant-cluster":
+            node = request.getfixturevalue("qdrant_cluster").nodes[0]
+            options = {"shard_number": 3, "replication_factor": 2}
+        else:
+            node, options = request.getfixturevalue("qdrant_server"), {}
+        grpc = "grpc" in name
+        backends: list[QdrantBackend] = []
+
+        def make(c: str) -> QdrantBackend:  # fresh_name() is unique on the session's server
+            backends.append(QdrantBackend(c, **node.connect_kwargs(grpc), **options))
+            return backends[-1]
+
+        yield Variant(name, name.endswith("-async"), make)
+        for backend in backends:
+            if backend.supports_sync and backend.exists():
+                backend.drop()
+            await backend.aclose()
     else:
         from rag_stores.backends.weaviate import WeaviateBackend
 
@@ -138,3 +158,54 @@ async def weaviate_async_client(weaviate_server):
 
 
 # --- end weaviate fixtures ---
+
+
+# --- qdrant server fixtures ---
+# The real Qdrant server (rag_stores.servers.qdrant) from $RAG_STORES_QDRANT_BIN or PATH.
+# Without a binary the server tests are skipped, saying why; in CI (CI=true) that is a failure.
+
+
+def qdrant_binary_or_skip() -> None:
+    import os
+
+    from rag_stores.servers.qdrant import QdrantBinaryError, find_binary
+
+    try:
+        find_binary()
+    except QdrantBinaryError as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI needs the Qdrant server binary: {exc}")
+        pytest.skip(f"no Qdrant server binary: {exc}")
+
+
+@pytest.fixture(scope="session")
+def qdrant_server():
+    """One anonymous Qdrant server for the session."""
+    from rag_stores.servers.qdrant import QdrantServer
+
+    qdrant_binary_or_skip()
+    with QdrantServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def qdrant_auth_server():
+    """A Qdrant server that accepts only the API key in its `api_key` attribute."""
+    from rag_stores.servers.qdrant import QdrantServer
+
+    qdrant_binary_or_skip()
+    with QdrantServer(api_key="rag-stores-qdrant-test-key") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def qdrant_cluster():
+    """Three Qdrant nodes in one cluster on loopback."""
+    from rag_stores.servers.qdrant import QdrantCluster
+
+    qdrant_binary_or_skip()
+    with QdrantCluster(3) as cluster:
+        yield cluster
+
+
+# --- end qdrant server fixtures ---

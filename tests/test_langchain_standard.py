@@ -42,6 +42,24 @@ class TestQdrantAsyncClient(VectorStoreIntegrationTests):
         await client.close()
 
 
+class TestQdrantServer(VectorStoreIntegrationTests):
+    """The real Qdrant server over REST; the store opens its own sync and async clients."""
+
+    prefer_grpc = False
+
+    @pytest.fixture
+    async def vectorstore(self, qdrant_server) -> AsyncIterator[VectorStore]:
+        store = QdrantVectorStore(self.get_embeddings(), fresh_name("standard"),
+                                  **qdrant_server.connect_kwargs(self.prefer_grpc))
+        yield store
+        store.backend.drop()
+        await store.aclose()
+
+
+class TestQdrantServerGrpc(TestQdrantServer):
+    prefer_grpc = True
+
+
 class TestWeaviate(VectorStoreIntegrationTests):
     """The real Weaviate server, sync and async clients (async really async)."""
 

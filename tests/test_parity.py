@@ -12,7 +12,7 @@ from qdrant_client import QdrantClient
 from rag_stores.backends.qdrant import QdrantBackend
 from rag_stores.backends.weaviate import WeaviateBackend
 from rag_stores.core.filters import from_dict, from_llama
-from rag_stores.core.query import Query
+from rag_stores.core.query import Query, UnsupportedError
 from rag_stores.core.records import Record
 from tests.conformance import fresh_name
 from tests.filter_cases import CASES, DATASET
@@ -25,7 +25,7 @@ def _vector(rng: random.Random) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def engines(weaviate_server):
+def engines(weaviate_server, qdrant_server):
     rng = random.Random(7)
     # The filter dataset, ten times over with varied ids, each with a random vector.
     records = [Record(id=f"{rid}-{copy}", text=text, metadata=dict(meta), ref_doc_id=ref,
@@ -34,11 +34,14 @@ def engines(weaviate_server):
     qdrant = QdrantBackend("parity", client=QdrantClient(":memory:"))
     weaviate_client = weaviate_server.connect()
     weaviate = WeaviateBackend(fresh_name("Parity"), client=weaviate_client, index="flat")
-    for backend in (qdrant, weaviate):
+    server = QdrantBackend(fresh_name("parity"), **qdrant_server.connect_kwargs(), exact=True)
+    for backend in (qdrant, weaviate, server):
         backend.ensure_collection(DIM, False)
         backend.upsert(records)
     queries = [_vector(rng) for _ in range(10)]
-    yield qdrant, weaviate, queries
+    yield qdrant, weaviate, server, queries
+    server.drop()
+    server.close()
     qdrant.client.close()
     weaviate_client.close()
 
@@ -48,22 +51,29 @@ def _ids(backend, query: Query) -> list[str]:
 
 
 def test_unfiltered_exact_search_agrees(engines) -> None:
-    qdrant, weaviate, queries = engines
+    qdrant, weaviate, server, queries = engines
     for vector in queries:
         query = Query(k=15, vector=vector)
-        assert _ids(qdrant, query) == _ids(weaviate, query)
+        assert _ids(qdrant, query) == _ids(weaviate, query) == _ids(server, query)
         scores_q = [h.score for h in qdrant.search(query)]
         scores_w = [h.score for h in weaviate.search(query)]
+        scores_s = [h.score for h in server.search(query)]
         assert scores_q == pytest.approx(scores_w, abs=1e-4)  # both cosine similarity
+        assert scores_q == pytest.approx(scores_s, abs=1e-4)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_filtered_exact_search_agrees(engines, case) -> None:
-    qdrant, weaviate, queries = engines
+    qdrant, weaviate, server, queries = engines
     node = from_dict(case.langchain) if case.langchain is not None else from_llama(case.llama)
     for vector in queries[:3]:
         query = Query(k=12, vector=vector, filter=node)
-        assert _ids(qdrant, query) == _ids(weaviate, query)
+        if case.name.startswith("text_match"):  # the tested server predates MatchSubstring
+            assert _ids(qdrant, query) == _ids(weaviate, query)
+            with pytest.raises(UnsupportedError, match="MatchSubstring"):
+                server.search(query)
+            continue
+        assert _ids(qdrant, query) == _ids(weaviate, query) == _ids(server, query)
 
 
 def test_bm25_cannot_agree_exactly_but_finds_the_same_rare_term(engines) -> None:
@@ -71,7 +81,7 @@ def test_bm25_cannot_agree_exactly_but_finds_the_same_rare_term(engines) -> None
     stemming, stopwords removed) with its IDF modifier, Weaviate tokenises and scores on the
     server (no stemming, its own k1/b and length statistics). Orders of near ties may differ,
     so only what both must agree on is checked: the documents holding a rare word come first."""
-    qdrant, weaviate, _ = engines
+    qdrant, weaviate, _, _ = engines
     # Weaviate ranks from the query text; Qdrant from the query's sparse vector.
     from embedders import SparseEncoder
 

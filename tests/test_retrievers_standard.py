@@ -50,6 +50,17 @@ def qdrant_store(lc_embeddings, sparse_encoder):
 
 
 @pytest.fixture(scope="module")
+def qdrant_server_store(lc_embeddings, sparse_encoder, qdrant_server):
+    from rag_stores.langchain import QdrantVectorStore
+
+    with QdrantVectorStore(lc_embeddings, fresh_name("standard_retrievers"),
+                           retrieval_mode="hybrid", sparse_embedding=sparse_encoder,
+                           **qdrant_server.connect_kwargs(prefer_grpc=True)) as store:
+        yield fill(store)
+        store.backend.drop()
+
+
+@pytest.fixture(scope="module")
 async def weaviate_store(lc_embeddings, weaviate_server):
     from rag_stores.langchain import WeaviateVectorStore
 
@@ -62,7 +73,7 @@ async def weaviate_store(lc_embeddings, weaviate_server):
     client.close()
 
 
-@pytest.fixture(scope="module", params=["qdrant", "weaviate"])
+@pytest.fixture(scope="module", params=["qdrant", "qdrant_server", "weaviate"])
 def filled_store(request):
     """A store with TEXTS over the engine of this parameter."""
     return request.getfixturevalue(f"{request.param}_store")
@@ -110,6 +121,6 @@ class TestDiscoverRetriever(StoreRetrieverTests):
     retriever_constructor = DiscoverRetriever
     extra = {"context_texts": [("animals", "money")]}
 
-    @pytest.fixture(autouse=True)
-    def _store(self, qdrant_store) -> None:  # Qdrant only
-        self.store = qdrant_store
+    @pytest.fixture(autouse=True, params=["qdrant", "qdrant_server"])
+    def _store(self, request) -> None:  # Qdrant only
+        self.store = request.getfixturevalue(f"{request.param}_store")

@@ -33,6 +33,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ..core.filters import FilterError, Node
 from ..core.ids import to_point_id
+from ..core.loops import PerLoop
 from ..core.plans import Plan, PlanBackend
 from ..core.query import CollectionNotFoundError, Query, UnsupportedError, text_only
 from ..core.records import Group, Hit, Record, SparseVector, check_records
@@ -54,6 +55,9 @@ _ORDERINGS = ("weak", "medium", "strong")
 # Strict mode's refusal of a filter on an unindexed field (REST and gRPC word it alike).
 _INDEX_REQUIRED = re.compile(r'Index required but not found for \\*"(.+?)\\*"'
                              r"(?: of one of the following types: \[([^\]]*)\])?")
+# How servers refuse a condition they do not know (MatchSubstring before 1.20), REST and gRPC.
+_UNKNOWN_CONDITION = ("MatchInterface", "Malformed Match condition",
+                      "Expected some form of condition")
 # The payload key holding a record's tenant (rag layout), indexed with is_tenant on servers.
 TENANT_KEY = "tenant"
 # Requests that may run twice with the same outcome: retried on transient faults.
@@ -221,25 +225,36 @@ class QdrantBackend(PlanBackend):
 
     @property
     def async_client(self) -> AsyncQdrantClient | None:
-        """The async client, opened on first use for servers; None in sync-only local mode."""
-        if self._aclient is None and self._connect is not None:
-            self._aclient = AsyncQdrantClient(**self._connect)
-            self._owns_aclient = True
-        return self._aclient
+        """The async client of the running event loop: the one you passed (used as given, so
+        bound to its loop), or for servers the one this backend opened in this loop (None
+        before its first use there); None in sync-only local mode."""
+        if self._connect is None:
+            return self._aclient
+        return self._aclients.current()
+
+    @property
+    def _aclients(self) -> PerLoop[AsyncQdrantClient]:
+        """The async clients this backend opens for a server: one per event loop, since each
+        belongs to the loop it was opened in (core.loops)."""
+        async def open_one() -> AsyncQdrantClient:
+            return AsyncQdrantClient(**(self._connect or {}))
+
+        # setdefault: one table even when two threads ask for it first at the same time
+        return self.__dict__.setdefault("_per_loop", PerLoop(open_one, lambda c: c.close()))
 
     def close(self) -> None:
+        """Close the sync client this backend opened and let go of its async clients (each
+        is closed in its own loop; after async use, `await aclose()` closes it at once)."""
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client, self._owns_client = None, False
-        if self._owns_aclient and self._aclient is not None:
-            # The async client's sync-looking close cannot run here; drop it (http pools close on gc).
-            self._aclient = None
-            self._owns_aclient = False
+        if self._connect is not None:
+            self._aclients.close()
 
     async def aclose(self) -> None:
-        if self._owns_aclient and self._aclient is not None:
-            await self._aclient.close()
-            self._aclient, self._owns_aclient = None, False
+        """Close the running loop's async client this backend opened, then as close()."""
+        if self._connect is not None:
+            await self._aclients.aclose()
         self.close()
 
     # --- drivers (core.plans runs the plans) ------------------------------------------
@@ -253,7 +268,7 @@ class QdrantBackend(PlanBackend):
         return call_one
 
     async def _async_caller(self) -> Any:
-        aclient = self.async_client
+        aclient = self._aclient if self._connect is None else await self._aclients.get()
         if aclient is None:  # local mode with a sync client: plans run in a worker thread
             return None
 
@@ -303,6 +318,13 @@ class QdrantBackend(PlanBackend):
                 f"Qdrant at {self._where()} refused the request "
                 f"({f'HTTP {status}' if status else f'gRPC {code.name if code else code}'}): the "
                 "API key is missing or wrong; pass api_key= (the key is never shown)")
+        if any(sign in text for sign in _UNKNOWN_CONDITION):
+            return UnsupportedError(
+                f"Qdrant at {self._where()} refused a condition of this filter as malformed. "
+                "Substring matches ($like, $ilike, $contains on text, LlamaIndex "
+                "TEXT_MATCH / TEXT_MATCH_INSENSITIVE) use MatchSubstring, which servers older "
+                "than qdrant-client's 1.20 (such as the tested 1.18.3) lack; local mode has it. "
+                "Filter with eq / in on the field, or use a newer server.")
         index = _INDEX_REQUIRED.search(text)
         if index is not None:
             field = index.group(1)

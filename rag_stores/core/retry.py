@@ -50,7 +50,8 @@ class RetryPolicy:
 
     def _options(self, retry_on: Callable[[BaseException], bool]) -> dict[str, Any]:
         return {"stop": stop_after_attempt(self.attempts) | stop_after_delay(self.deadline),
-                "wait": wait_exponential_jitter(self.initial_delay, self.max_delay),
+                "wait": wait_exponential_jitter(multiplier=self.initial_delay, max=self.max_delay,
+                                                jitter=self.initial_delay),
                 "retry": retry_if_exception(retry_on), "reraise": True}
 
 

@@ -367,7 +367,8 @@ class BackendVectorStore(VectorStore):
 
 
 # Search keywords that pass through to `Query`; anything else is a mistake worth reporting.
-_QUERY_OPTIONS = {"score_threshold", "offset", "fusion", "alpha", "prefetch_k", "with_vectors"}
+_QUERY_OPTIONS = {"score_threshold", "offset", "fusion", "alpha", "prefetch_k", "with_vectors",
+                  "consistency"}
 
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -406,7 +407,9 @@ class WeaviateVectorStore(BackendVectorStore):
     """LangChain store over Weaviate. No connection argument: embedded Weaviate.
 
     `url=` / `host=` a server or Weaviate Cloud (`api_key=`, `headers=`); `client=` /
-    `async_client=` existing clients (never closed by the store); `tenant=` multi-tenancy.
+    `async_client=` existing clients (never closed by the store; an async client works in the
+    loop it was opened in, while the store's own async clients are one per event loop);
+    `tenant=` multi-tenancy.
     """
 
     def __init__(self, embedding: Embeddings, collection_name: str = "Docs", *,

@@ -5,17 +5,14 @@ the Python process that started it live here once; `servers.qdrant` and
 `servers.weaviate` only say which binary runs with which environment.
 
 A server is started in its own session (Ctrl-C reaches Python, which stops the server in
-order) and, on Linux, with a parent-death signal: when the process that started it dies,
-even by SIGKILL, the kernel sends the server SIGKILL. The signal follows the *thread* that
-started the server, so start servers from a thread that lives as long as you use them
-(the main thread, a pytest fixture). Elsewhere `atexit` stops them on a normal exit only.
+order) with a watcher beside it: when the Python process that started the server dies, even
+by SIGKILL, the watcher SIGKILLs the server, so no server outlives its owner (a kernel
+parent-death signal would follow the starting *thread*, which may end before the process).
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
-import ctypes.util
 import os
 import shutil
 import signal
@@ -49,7 +46,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on `port` (connections in TIME_WAIT, as after a restart, do not count:
+    servers bind with SO_REUSEADDR too)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -76,26 +76,27 @@ def tail(path: Path, lines: int = 30) -> str:
 
 # --- parent-death watch -----------------------------------------------------------------
 
-_PR_SET_PDEATHSIG = 1
+# A small watcher process per server: it polls whether the Python process that started the
+# server is still its parent, and SIGKILLs the server when it is not (that process died,
+# even by SIGKILL); it exits by itself when the server has exited.
+_WATCHER = """
+import os, signal, sys, time
+server, parent = int(sys.argv[1]), os.getppid()
+while True:
+    time.sleep(0.2)
+    try:
+        os.kill(server, 0)
+    except ProcessLookupError:
+        break
+    if os.getppid() != parent:
+        os.kill(server, signal.SIGKILL)
+        break
+"""
 
 
-def _parent_death_hook() -> Callable[[], None] | None:
-    """A preexec function asking Linux to SIGKILL the child when its parent dies.
-
-    libc is loaded here, in the parent: the child may only call the loaded function.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    prctl = libc.prctl
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before the watch was set
-            os._exit(1)
-
-    return hook
+def _watch(pid: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", _WATCHER, str(pid)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
 
 
 # --- one server process -----------------------------------------------------------------
@@ -122,6 +123,7 @@ class ServerProcess:
         self.data_dir: Path | None = self._given_dir
         self._temp_dir = False  # data_dir is a temporary directory of ours, still there
         self.process: subprocess.Popen[bytes] | None = None
+        self._watcher: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     # -- what a subclass supplies
@@ -174,9 +176,8 @@ class ServerProcess:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             command, env=env, cwd=self.data_dir, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=_parent_death_hook(),  # noqa: PLW1509 (libc loaded before the fork)
-        )
+            stderr=subprocess.STDOUT, start_new_session=True)
+        self._watcher = _watch(self.process.pid)
         atexit.register(self.stop)
         try:
             self._wait_ready()
@@ -230,6 +231,14 @@ class ServerProcess:
             self._temp_dir = False
 
     def _close_log(self) -> None:
+        """After the server exited: its watcher ends within a poll, and the log closes."""
+        if self._watcher is not None:
+            try:
+                self._watcher.wait(5)
+            except subprocess.TimeoutExpired:
+                self._watcher.kill()
+                self._watcher.wait()
+            self._watcher = None
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -626,12 +626,10 @@ def _run(command: Any) -> Any:
         except (AppError, ConnectionError) as exc:
             message = str(exc)
         except Exception as exc:
-            # Engine errors worth one line, not a traceback: an unreachable server, a Qdrant
-            # folder held by another process.
+            # Engine errors worth one line, not a traceback: a Qdrant folder held by another
+            # process (an unreachable server is an EngineUnavailableError, a ConnectionError).
             text = str(exc)
-            if type(exc).__name__ == "ResponseHandlingException":
-                message = f"cannot reach the server at {args.url}: {text}"
-            elif "already accessed by another instance" in text:
+            if "already accessed by another instance" in text:
                 message = f"{text.split(' If ')[0]} (another rag-stores command is using it)"
             else:
                 raise

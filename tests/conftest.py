@@ -12,7 +12,8 @@ from rag_stores.backends.qdrant import QdrantBackend
 from tests.conformance import Variant
 
 VARIANTS = ["qdrant-memory", "qdrant-disk", "qdrant-async", "qdrant-server", "qdrant-server-grpc",
-            "qdrant-server-grpc-async", "qdrant-cluster", "weaviate", "weaviate-async"]
+            "qdrant-server-grpc-async", "qdrant-cluster", "weaviate", "weaviate-async",
+            "weaviate-cluster"]
 
 
 @pytest.fixture(params=VARIANTS)
@@ -53,11 +54,17 @@ async def variant(request, tmp_path) -> AsyncIterator[Variant]:
     else:
         from rag_stores.backends.weaviate import WeaviateBackend
 
-        server = request.getfixturevalue("weaviate_server")  # started only when needed
-        wclient = server.connect() if name == "weaviate" else None
+        options: dict = {}
+        if name == "weaviate-cluster":  # 3 shards, each on all 3 nodes, read and written at QUORUM
+            server = request.getfixturevalue("weaviate_cluster").nodes[0]
+            options = {"shard_number": 3, "replication_factor": 3, "consistency_level": "QUORUM"}
+        else:
+            server = request.getfixturevalue("weaviate_server")  # started only when needed
+        wclient = server.connect() if name != "weaviate-async" else None
         waclient = await server.connect_async()
+        # flat: exact search, so expected orders never hang on HNSW's approximation
         yield Variant(name, wclient is None, lambda c: WeaviateBackend(
-            c, client=wclient, async_client=waclient))
+            c, client=wclient, async_client=waclient, index="flat", **options))
         await waclient.close()
         if wclient is not None:
             wclient.close()
@@ -138,6 +145,16 @@ def weaviate_auth_server():
     ensure_binary()
     with WeaviateServer(api_key="rag-stores-test-key") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def weaviate_cluster():
+    """Three Weaviate nodes in one cluster on loopback."""
+    from rag_stores.servers.weaviate import WeaviateCluster, ensure_binary
+
+    ensure_binary()
+    with WeaviateCluster(3) as cluster:
+        yield cluster
 
 
 @pytest.fixture

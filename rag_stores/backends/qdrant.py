@@ -58,11 +58,15 @@ _INDEX_REQUIRED = re.compile(r'Index required but not found for \\*"(.+?)\\*"'
 # How servers refuse a condition they do not know (MatchSubstring before 1.20), REST and gRPC.
 _UNKNOWN_CONDITION = ("MatchInterface", "Malformed Match condition",
                       "Expected some form of condition")
+# gRPC waits up to 120 s between reconnects to a server that went away; a restarted server
+# (or a replacement node) should be found within the retry policy's seconds.
+_GRPC_RECONNECT = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.min_reconnect_backoff_ms": 100,
+                   "grpc.max_reconnect_backoff_ms": 1000}
 # The payload key holding a record's tenant (rag layout), indexed with is_tenant on servers.
 TENANT_KEY = "tenant"
 # Requests that may run twice with the same outcome: retried on transient faults.
-_IDEMPOTENT = {"upsert", "retrieve", "scroll", "count", "query_points", "query_points_groups",
-               "get_collection", "collection_exists"}
+_IDEMPOTENT = {"upsert", "delete", "retrieve", "scroll", "count", "query_points",
+               "query_points_groups", "get_collection", "collection_exists"}
 _CLIENT_OPTIONS = set(inspect.signature(QdrantClient.__init__).parameters) - {"self", "kwargs"}
 _CREATE_OPTIONS = set(inspect.signature(QdrantClient.create_collection).parameters) - {
     "self", "kwargs", "collection_name", "vectors_config", "sparse_vectors_config"}
@@ -197,6 +201,9 @@ class QdrantBackend(PlanBackend):
         if client is None and async_client is None:
             if url or host:
                 # A server: sync and async clients can both be opened, each on first use.
+                if prefer_grpc:  # reconnect within the retry policy after a restart
+                    client_kwargs["grpc_options"] = {**_GRPC_RECONNECT,
+                                                     **(client_kwargs.get("grpc_options") or {})}
                 self._connect = dict(url=url, host=host, port=port, grpc_port=grpc_port,
                                      api_key=api_key, prefer_grpc=prefer_grpc, https=https,
                                      **client_kwargs)
@@ -294,10 +301,7 @@ class QdrantBackend(PlanBackend):
         return f"Qdrant {request[0]} on collection {self.collection_name!r} at {self._where()}"
 
     def _is_idempotent(self, request: Any) -> bool:
-        method, kwargs = request
-        if method == "delete":  # by id: yes; by filter: what matches may change meanwhile
-            return isinstance(kwargs.get("points_selector"), models.PointIdsList)
-        return method in _IDEMPOTENT
+        return request[0] in _IDEMPOTENT
 
     def _is_transient(self, exc: BaseException) -> bool:
         if isinstance(exc, UnexpectedResponse):

@@ -50,7 +50,6 @@ Where Weaviate has no server-side equivalent, the work is client-side and said s
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 import re
@@ -80,12 +79,16 @@ from weaviate.exceptions import (
     AuthenticationFailedError,
     UnexpectedStatusCodeError,
     WeaviateBaseError,
+    WeaviateConnectionError,
+    WeaviateGRPCUnavailableError,
     WeaviateInsertManyAllFailedError,
     WeaviateStartUpError,
+    WeaviateTimeoutError,
 )
 
 from ..core.filters import Node
 from ..core.ids import to_point_id
+from ..core.loops import PerLoop
 from ..core.mmr import mmr_select
 from ..core.plans import PlanBackend
 from ..core.query import (
@@ -96,6 +99,7 @@ from ..core.query import (
     split_boost,
 )
 from ..core.records import Group, Hit, Record, check_records
+from ..core.retry import RetryPolicy, as_policy
 from ..core.scores import DISTANCES
 from . import weaviate_layout as layout
 from .weaviate_filters import MATCH_NONE, needed_properties, to_weaviate
@@ -116,6 +120,11 @@ _CLOUD_SUFFIXES = (".weaviate.cloud", ".weaviate.network", ".weaviate.io")
 EMBEDDED_PORT, EMBEDDED_GRPC_PORT = 8079, 50050
 # Objects per request for reads by id, deletes by id and paged scrolls.
 _PAGE = 500
+# Requests that may run twice with the same outcome: retried on transient faults.
+_IDEMPOTENT = {"data.insert_many", "data.delete_many", "collections.exists", "config.get",
+               "tenants.exists", "aggregate.over_all"} | {
+    f"query.{m}" for m in ("fetch_objects", "fetch_objects_by_ids", "near_vector", "bm25",
+                           "hybrid", "near_object")}
 # What reads return (the md_* properties exist only for filters).
 _RETURNED = [layout.TEXT, layout.DOC_ID, layout.REF_DOC_ID, layout.METADATA_JSON,
              layout.RELATIONSHIPS_JSON]
@@ -171,7 +180,10 @@ class WeaviateBackend(PlanBackend):
       https) or, for https hosts under weaviate.cloud / weaviate.network, Weaviate Cloud;
     - `host=` (+ `port=`, `grpc_port=`): a plain-http server;
     - `client=` / `async_client=`: clients you opened; async methods need `async_client`
-      (the sync client's connection settings are private to weaviate-client).
+      (the sync client's connection settings are private to weaviate-client). A client you
+      pass is used as given, so your async client works in the event loop it was opened in.
+    The async clients the backend opens itself are one per event loop (core.loops): the
+    backend works from any loop, in any thread; each is closed in its own loop.
     `api_key=` and `headers=` apply to the connections the backend opens itself.
 
     `tenant=`: the collection is created multi-tenant and the tenant on first write;
@@ -208,7 +220,19 @@ class WeaviateBackend(PlanBackend):
         batch_size: int = 100,
         generative_config: Any = None,
         searchable_keys: Sequence[str] = (),
+        replication_factor: int | None = None,
+        shard_number: int | None = None,
+        async_replication: bool | None = None,
+        retry: RetryPolicy | int | None = None,
     ) -> None:
+        for name, value in (("replication_factor", replication_factor),
+                            ("shard_number", shard_number)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        self.replication_factor, self.shard_number = replication_factor, shard_number
+        self.async_replication = async_replication
+        self.retry = as_policy(retry)
         if distance not in DISTANCES:
             raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
         if index not in ("hnsw", "flat"):
@@ -238,8 +262,9 @@ class WeaviateBackend(PlanBackend):
         self._lock = threading.Lock()
         self._client = client
         self._aclient = async_client
-        self._owns_client = self._owns_aclient = False
-        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._owns_client = False
+        self._aclients: PerLoop[weaviate.WeaviateAsyncClient] = PerLoop(
+            self._open_async, lambda aclient: aclient.close())
         self._spec: dict[str, Any] | None = None
         if client is None and async_client is None:
             self._spec = _connection_spec(url, host, port, grpc_port, api_key, headers,
@@ -268,39 +293,37 @@ class WeaviateBackend(PlanBackend):
         return self._client
 
     async def _async_client(self) -> weaviate.WeaviateAsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._aclient is None:
-            if self._spec is None:
-                raise RuntimeError(
-                    "this backend was given only a sync WeaviateClient: pass "
-                    "async_client=WeaviateAsyncClient (weaviate.use_async_with_local(...) etc.) "
-                    "to use the async methods")
-            aclient = _new_async(self._spec)
-            try:
-                await aclient.connect()
-            except WeaviateBaseError as exc:
-                await aclient.close()
-                raise _connect_error(self._spec, exc) from exc
-            if self._aclient is not None:  # another task connected meanwhile
-                await aclient.close()
-                return self._aclient
-            self._aclient, self._owns_aclient, self._aloop = aclient, True, loop
-        elif self._owns_aclient and self._aloop is not loop:
-            raise RuntimeError("this backend's async client was opened in another event loop; "
-                               "await backend.aclose() there first")
-        return self._aclient
+        if self._aclient is not None:
+            return self._aclient
+        if self._spec is None:
+            raise RuntimeError(
+                "this backend was given only a sync WeaviateClient: pass "
+                "async_client=WeaviateAsyncClient (weaviate.use_async_with_local(...) etc.) "
+                "to use the async methods")
+        return await self._aclients.get()
+
+    async def _open_async(self) -> weaviate.WeaviateAsyncClient:
+        assert self._spec is not None
+        aclient = _new_async(self._spec)
+        try:
+            await aclient.connect()
+        except WeaviateBaseError as exc:
+            await aclient.close()
+            raise _connect_error(self._spec, exc) from exc
+        return aclient
 
     def close(self) -> None:
-        """Close the sync client this backend opened (after async use, await aclose())."""
+        """Close the sync client this backend opened and let go of its async clients (each
+        is closed in its own loop; after async use, `await aclose()` closes it at once)."""
         if self._owns_client and self._client is not None:
             self._client.close()
         if self._owns_client:
             self._client, self._owns_client = None, False
+        self._aclients.close()
 
     async def aclose(self) -> None:
-        if self._owns_aclient and self._aclient is not None:
-            await self._aclient.close()
-            self._aclient, self._owns_aclient, self._aloop = None, False, None
+        """Close the running loop's async client this backend opened, then as close()."""
+        await self._aclients.aclose()
         self.close()
 
     # --- drivers --------------------------------------------------------------------
@@ -340,6 +363,28 @@ class WeaviateBackend(PlanBackend):
             return await result if inspect.isawaitable(result) else result
 
         return call_one
+
+    def _describe(self, request: Any) -> str:
+        target, path, kwargs = request
+        where = self._spec.get("url") or self._spec.get("host") or "embedded Weaviate" \
+            if self._spec is not None else "the given client's server"
+        batch = f" of {len(kwargs['objects'])} objects" if "objects" in kwargs else ""
+        return f"Weaviate {path}{batch} on collection {self.collection_name!r} at {where}"
+
+    def _is_idempotent(self, request: Any) -> bool:
+        """Writes by uuid, deletes, and reads may run twice; schema changes may not."""
+        return request[1] in _IDEMPOTENT
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, UnexpectedStatusCodeError):
+            return exc.status_code in (502, 503, 504)
+        if isinstance(exc, WeaviateConnectionError | WeaviateTimeoutError |
+                      WeaviateGRPCUnavailableError | ConnectionError | TimeoutError):
+            return True
+        text = str(exc)
+        return isinstance(exc, WeaviateBaseError) and any(
+            sign in text for sign in ("DEADLINE_EXCEEDED", "UNAVAILABLE", "connection refused",
+                                      "no read replica found", "context deadline exceeded"))
 
     def _translate(self, exc: Exception) -> Exception:
         text = str(exc)
@@ -429,6 +474,15 @@ class WeaviateBackend(PlanBackend):
                 enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)
             if self.tenant is not None else None,
             "generative_config": self.generative_config,
+            # Weaviate >= 1.38 runs async replication for every replicated collection and
+            # drops the flag; older servers take it.
+            "replication_config": Configure.replication(
+                factor=self.replication_factor or 1,
+                **({} if self.async_replication is None else
+                   {"async_enabled": self.async_replication}))
+            if self.replication_factor is not None or self.async_replication is not None else None,
+            "sharding_config": Configure.sharding(desired_count=self.shard_number)
+            if self.shard_number is not None and self.tenant is None else None,
         }
 
     def _ensure(self, dim: int, sparse: bool) -> Plan:

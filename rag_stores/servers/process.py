@@ -161,6 +161,12 @@ class ServerProcess:
     # -- lifecycle
     def start(self) -> ServerProcess:
         """Start the process and wait until its readiness URL answers 200."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting (cluster nodes that are ready only together)."""
         if self.running:
             raise ServerError(f"the {self.engine} server is already running (pid {self.pid})")
         if self._given_dir is None and not self._temp_dir:  # first start, or after stop()
@@ -179,12 +185,14 @@ class ServerProcess:
             stderr=subprocess.STDOUT, start_new_session=True)
         self._watcher = _watch(self.process.pid)
         atexit.register(self.stop)
+
+    def wait_ready(self) -> None:
+        """Wait until the readiness URL answers 200; a server that fails is stopped."""
         try:
             self._wait_ready()
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _wait_ready(self) -> None:
         assert self.process is not None

@@ -326,6 +326,11 @@ class WeaviateServer(ServerProcess):
         version: str = DEFAULT_VERSION,
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 120.0,
+        *,
+        hostname: str = "node1",
+        internal_port: int | None = None,
+        raft_join: str | None = None,
+        cluster_join: str | None = None,
     ) -> None:
         if api_key is not None and not api_key.strip():
             raise ValueError("api_key must be a non-empty string (or None for anonymous access)")
@@ -335,6 +340,12 @@ class WeaviateServer(ServerProcess):
         self.grpc_port = grpc_port
         self.api_key = api_key
         self.modules = tuple(modules)
+        # Cluster identity, kept across restarts (RAFT knows a node by name and address):
+        # internal_port .. +3 are gossip, data, RAFT and RAFT RPC.
+        self.hostname = hostname
+        self.internal_port = internal_port
+        self.raft_join = raft_join
+        self.cluster_join = cluster_join
 
     @property
     def url(self) -> str:
@@ -343,9 +354,16 @@ class WeaviateServer(ServerProcess):
     def _choose_ports(self) -> None:
         self.http_port = self.http_port or free_port()
         self.grpc_port = self.grpc_port or free_port()
+        self.internal_port = self.internal_port or free_port_block(4)
 
     def _ports(self) -> dict[str, int]:
-        return {"HTTP": int(self.http_port or 0), "gRPC": int(self.grpc_port or 0)}
+        return {"HTTP": int(self.http_port or 0), "gRPC": int(self.grpc_port or 0),
+                "cluster": int(self.internal_port or 0)}
+
+    @property
+    def raft_address(self) -> str:
+        assert self.internal_port is not None, "ports are chosen on start"
+        return f"{self.hostname}:{self.internal_port + 2}"
 
     def _command(self) -> list[str]:
         return [str(ensure_binary(self.version)), "--host", HOST, "--port", str(self.http_port),
@@ -355,10 +373,10 @@ class WeaviateServer(ServerProcess):
         return f"{self.url}/v1/.well-known/ready"
 
     def _environment(self) -> dict[str, str]:
-        assert self.data_dir is not None
-        gossip = free_port_block(4)
+        assert self.data_dir is not None and self.internal_port is not None
+        gossip = self.internal_port
         raft = gossip + 2
-        hostname = "node1"
+        hostname = self.hostname
         env = {
             "PERSISTENCE_DATA_PATH": str(self.data_dir / "data"),
             "BACKUP_FILESYSTEM_PATH": str(self.data_dir / "backups"),
@@ -372,15 +390,19 @@ class WeaviateServer(ServerProcess):
             "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
             "RAFT_PORT": str(raft),
             "RAFT_INTERNAL_RPC_PORT": str(raft + 1),
-            "RAFT_JOIN": f"{hostname}:{raft}",
-            "RAFT_BOOTSTRAP_EXPECT": "1",
-            "RAFT_TIMEOUTS_MULTIPLIER": "1",  # one local voter: elect at once (default 5 adds ~6 s)
+            "CLUSTER_ADVERTISE_ADDR": HOST,
+            "RAFT_JOIN": self.raft_join or f"{hostname}:{raft}",
+            "RAFT_BOOTSTRAP_EXPECT": str(len((self.raft_join or hostname).split(","))),
             "LOG_LEVEL": "info",
             "DISABLE_TELEMETRY": "true",
             "GO_PROFILING_DISABLE": "true",
             "LIMIT_RESOURCES": "true",
             "QUERY_DEFAULTS_LIMIT": "25",
         }
+        if self.raft_join is None:
+            env["RAFT_TIMEOUTS_MULTIPLIER"] = "1"  # one local voter: elect at once (5 adds ~6 s)
+        if self.cluster_join is not None:
+            env["CLUSTER_JOIN"] = self.cluster_join
         if self.api_key is None:
             env["AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED"] = "true"
         else:
@@ -392,13 +414,22 @@ class WeaviateServer(ServerProcess):
             )
         return env
 
-    def start(self) -> WeaviateServer:
-        """Build the binary if needed, start the process and wait until it is ready."""
+    def launch(self) -> None:
+        """Build the binary if needed and start the process."""
         ensure_binary(self.version)
         try:
-            super().start()
+            super().launch()
         except ServerError as exc:
             raise WeaviateServerError(str(exc)) from None
+
+    def wait_ready(self) -> None:
+        try:
+            super().wait_ready()
+        except ServerError as exc:
+            raise WeaviateServerError(str(exc)) from None
+
+    def start(self) -> WeaviateServer:
+        super().start()
         return self
 
     def __enter__(self) -> WeaviateServer:
@@ -444,6 +475,51 @@ class WeaviateServer(ServerProcess):
         return "\n".join(lines)
 
 
+class WeaviateCluster:
+    """`nodes` Weaviate servers forming one cluster on loopback (gossip joins node 1, RAFT
+    bootstraps with every node as a voter); `start()` returns when every node is ready."""
+
+    def __init__(self, nodes: int = 3, api_key: str | None = None,
+                 data_dir: str | os.PathLike[str] | None = None, version: str = DEFAULT_VERSION,
+                 modules: Iterable[str] = DEFAULT_MODULES, startup_timeout: float = 120.0) -> None:
+        if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+            raise ValueError(f"nodes must be a positive integer, got {nodes!r}")
+        root = Path(data_dir) if data_dir is not None else None
+        internal = [free_port_block(4) for _ in range(nodes)]
+        raft_join = ",".join(f"node{i + 1}:{port + 2}" for i, port in enumerate(internal))
+        self.nodes = [WeaviateServer(
+            data_dir=root / f"node{i + 1}" if root is not None else None, api_key=api_key,
+            version=version, modules=modules, startup_timeout=startup_timeout,
+            hostname=f"node{i + 1}", internal_port=port, raft_join=raft_join,
+            cluster_join=f"{HOST}:{internal[0]}" if i else None)
+            for i, port in enumerate(internal)]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self) -> WeaviateCluster:
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+
+    def __enter__(self) -> WeaviateCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 # ---------------------------------------------------------------------------
 # Command line
 
@@ -487,6 +563,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 1
 
 
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    try:
+        cluster = WeaviateCluster(args.nodes, api_key=args.api_key or os.environ.get(ENV_API_KEY)
+                                  or None, data_dir=args.data_dir, version=args.version)
+    except ValueError as exc:
+        print(f"rag-stores: {exc}", file=sys.stderr)
+        return 2
+
+    def announce() -> str:
+        lines = [f"node {n.hostname}: {n.url} (gRPC port {n.grpc_port}), pid {n.pid}, "
+                 f"log: {n.log_path}" for n in cluster.nodes]
+        return "\n".join([*lines, "urls: " + " ".join(cluster.urls), "Ctrl-C stops the cluster."])
+
+    try:
+        return serve_until_stopped(cluster.nodes, announce, start=cluster.start)
+    except WeaviateBinaryError as exc:
+        print(f"rag-stores: {exc}", file=sys.stderr)
+        return 1
+
+
 def register_cli(subparsers: Any) -> None:
     """Add the ``weaviate`` group (install, serve) to the ``rag-stores`` command."""
     group = subparsers.add_parser("weaviate", help="build and run a local Weaviate server")
@@ -510,3 +606,14 @@ def register_cli(subparsers: Any) -> None:
                        help=f"require this API key (or set {ENV_API_KEY}); default: anonymous")
     serve.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
     serve.set_defaults(func=_cmd_serve)
+
+    cluster = commands.add_parser(
+        "cluster", help="run a local Weaviate cluster on loopback until Ctrl-C",
+        description="Run N weaviate-server nodes on 127.0.0.1 forming one cluster.")
+    cluster.add_argument("--nodes", type=int, default=3, help="number of nodes (%(default)s)")
+    cluster.add_argument("--data-dir", default=None,
+                         help="data directory, one folder per node (default: temporary ones)")
+    cluster.add_argument("--api-key", default=None,
+                         help=f"require this API key (or set {ENV_API_KEY}); default: anonymous")
+    cluster.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
+    cluster.set_defaults(func=_cmd_cluster)

@@ -1,0 +1,124 @@
+"""Weaviate losing a node: a 3-node cluster (3 shards x 3 replicas, QUORUM) SIGKILLed mid-ingest,
+and a single server killed mid-batch. The conformance suite runs on a cluster collection
+through the `weaviate-cluster` variant (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from rag_stores.backends.weaviate import WeaviateWriteError
+from rag_stores.core.retry import EngineUnavailableError, RetryPolicy
+from rag_stores.langchain import WeaviateVectorStore
+from rag_stores.servers.weaviate import WeaviateCluster, WeaviateServer
+
+pytestmark = pytest.mark.weaviate
+
+N = 5000
+EMB = DeterministicFakeEmbedding(size=32)
+TEXTS = [f"document number {i}" for i in range(N)]
+METADATAS = [{"i": i, "even": i % 2 == 0} for i in range(N)]
+IDS = [f"doc-{i}" for i in range(N)]
+# Reads during failover are bounded by this policy: at most `deadline` seconds of retries.
+FAILOVER = RetryPolicy(attempts=30, initial_delay=0.2, max_delay=2.0, deadline=45.0)
+READ_BOUND = 60.0  # seconds a read may take while the cluster notices the lost node
+
+
+def _store(node: WeaviateServer, **options) -> WeaviateVectorStore:
+    return WeaviateVectorStore(EMB, "Docs", url=node.url, grpc_port=node.grpc_port,
+                               batch_size=100, shard_number=3, replication_factor=3,
+                               consistency_level="QUORUM", retry=FAILOVER, index="flat", **options)
+
+
+def _wait_for_count(store: WeaviateVectorStore, n: int, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    count = store.backend.count()
+    while count != n and time.monotonic() < deadline:
+        time.sleep(0.5)
+        count = store.backend.count()
+    return count
+
+
+def _check_sample(store: WeaviateVectorStore) -> None:
+    sample = store.get_by_ids(["doc-0", "doc-2501", "doc-4999"])
+    assert [(d.page_content, d.metadata) for d in sample] == [
+        ("document number 0", {"i": 0, "even": True}),
+        ("document number 2501", {"i": 2501, "even": False}),
+        ("document number 4999", {"i": 4999, "even": False})]
+
+
+def test_node_lost_mid_ingest_converges_and_reads_recover(tmp_path) -> None:
+    with WeaviateCluster(3, data_dir=tmp_path / "cluster") as cluster:
+        writer_store, reader = _store(cluster.nodes[0]), _store(cluster.nodes[1])
+        victim = cluster.nodes[2]
+        outcome: list[BaseException | None] = []
+
+        def ingest() -> None:
+            try:
+                writer_store.add_texts(TEXTS, METADATAS, ids=IDS)
+                outcome.append(None)
+            # A clear error is allowed, nothing else: retries ran out, or the cluster refused
+            # some objects of a batch (named with their ids) while it noticed the lost node.
+            except (EngineUnavailableError, WeaviateWriteError) as exc:
+                outcome.append(exc)
+
+        writer = threading.Thread(target=ingest)
+        writer.start()
+        while writer_store.backend.count() < 1000:
+            assert writer.is_alive(), "the ingest ended before the node was killed"
+            time.sleep(0.05)
+        victim.kill()
+        killed_at = time.monotonic()
+        latencies = []
+        while writer.is_alive() or time.monotonic() - killed_at < 5:
+            started = time.monotonic()
+            hits = reader.similarity_search("document number 7", k=5)  # retried within FAILOVER
+            latencies.append(time.monotonic() - started)
+            assert len(hits) == 5
+            time.sleep(0.1)
+        writer.join()
+        print(f"\nreads after the kill: {len(latencies)}, slowest {max(latencies):.2f} s, "
+              f"ingest {'completed' if outcome[0] is None else 'failed: ' + str(outcome[0])}")
+        assert max(latencies) < READ_BOUND
+        assert outcome[0] is None or re.search(r"Weaviate data.insert_many|refused \d+ of \d+ "
+                                               r"records", str(outcome[0]))
+        writer_store.add_texts(TEXTS, METADATAS, ids=IDS)  # re-running converges
+        assert _wait_for_count(writer_store, N) == N
+        _check_sample(writer_store)
+        victim.start()  # rejoins: same name, ports and data
+        rejoined = _store(victim)
+        assert _wait_for_count(rejoined, N) == N
+        for store in (writer_store, reader, rejoined):
+            store.close()
+
+
+def test_single_server_killed_mid_batch_keeps_what_it_acknowledged(tmp_path) -> None:
+    server = WeaviateServer(data_dir=tmp_path / "weaviate")
+    with server:
+        store = WeaviateVectorStore(EMB, "Docs", url=server.url, grpc_port=server.grpc_port,
+                                    batch_size=100, retry=RetryPolicy(attempts=2, initial_delay=0.1,
+                                                                      deadline=10))
+        acknowledged: list[str] = []
+        upsert = store.backend.upsert
+
+        def counting_upsert(records):
+            upsert(records)
+            acknowledged.extend(r.id for r in records)
+            if len(acknowledged) >= 1000 and server.running:
+                server.kill()
+
+        store.backend.upsert = counting_upsert  # type: ignore[method-assign]
+        with pytest.raises(EngineUnavailableError, match=r"Weaviate data.insert_many of \d+ "
+                                                         r"objects on collection 'Docs'"):
+            store.add_texts(TEXTS, METADATAS, ids=IDS)
+        server.start()  # the same data directory and ports
+        store.backend.upsert = upsert  # type: ignore[method-assign]
+        assert len(store.get_by_ids(acknowledged)) == len(acknowledged) >= 1000
+        store.add_texts(TEXTS, METADATAS, ids=IDS)
+        assert store.backend.count() == N
+        _check_sample(store)
+        store.close()

@@ -23,7 +23,6 @@ import os
 import re
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 import tokenize
@@ -469,16 +468,17 @@ def _open_demo_store(args: argparse.Namespace, stack: ExitStack) -> tuple[Any, s
         store = open_store("qdrant", "rag_stores_demo", path=None if args.url else ":memory:",
                            url=args.url)
     else:
-        from .servers.process import free_port
+        from .servers.weaviate import WeaviateServer
 
         options: dict[str, Any] = {"grpc_port": args.grpc_port}
-        if args.url:
-            where = args.url
-        else:  # a private embedded server on free ports, its data in a temporary folder
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-stores-demo-"))
-            options = {"path": tmp, "port": free_port(), "grpc_port": free_port()}
-            where = "embedded Weaviate (temporary data folder)"
-        store = open_store("weaviate", "RagStoresDemo", url=args.url, **options)
+        url = args.url
+        if url:
+            where = url
+        else:  # a private server of this run on free ports, its data in a temporary folder
+            server = stack.enter_context(WeaviateServer())
+            url, options = server.url, {"grpc_port": server.grpc_port}
+            where = "a private Weaviate server (temporary data folder)"
+        store = open_store("weaviate", "RagStoresDemo", url=url, **options)
     stack.callback(store.close)
     if store.backend.exists():  # a server's leftover from an earlier run: start afresh
         store.backend.drop()

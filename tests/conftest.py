@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 # --- conformance variants ---
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -119,6 +120,40 @@ def llama_embed_model(dense_encoder):
 
 
 # --- end embedders fixtures ---
+
+
+# --- embedded weaviate: no keeper outlives the test run ---
+# A shared embedded server (rag_stores.servers.embedded) stops once idle; tests make that
+# quick, and the session waits for the keepers it started (ending stragglers, bounded).
+os.environ.setdefault("RAG_STORES_EMBEDDED_IDLE", "2")
+
+
+def _keepers() -> set[int]:
+    import psutil
+
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "rag_stores.servers.embedded" in cmdline:
+            found.add(proc.info["pid"])
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_keeper_left_behind():
+    import signal
+    import time
+
+    before = _keepers()
+    yield
+    deadline = time.monotonic() + 30
+    while (left := _keepers() - before) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:  # its server dies with it (servers.process watcher)
+        os.kill(pid, signal.SIGKILL)
+
+
+# --- end embedded weaviate ---
 
 
 # --- weaviate fixtures ---

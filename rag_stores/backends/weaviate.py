@@ -82,7 +82,6 @@ from weaviate.exceptions import (
     WeaviateConnectionError,
     WeaviateGRPCUnavailableError,
     WeaviateInsertManyAllFailedError,
-    WeaviateStartUpError,
     WeaviateTimeoutError,
 )
 
@@ -116,8 +115,6 @@ _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,254}")
 _TENANT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIM_RE = re.compile(r"\bdim=(\d+)\b")
 _CLOUD_SUFFIXES = (".weaviate.cloud", ".weaviate.network", ".weaviate.io")
-# Embedded Weaviate's ports (the client's defaults for connect_to_embedded).
-EMBEDDED_PORT, EMBEDDED_GRPC_PORT = 8079, 50050
 # Objects per request for reads by id, deletes by id and paged scrolls.
 _PAGE = 500
 # Requests that may run twice with the same outcome: retried on transient faults.
@@ -172,10 +169,10 @@ class WeaviateBackend(PlanBackend):
     """The `Backend` protocol over Weaviate. Closes only the clients it opened itself.
 
     Connection, by what is given:
-    - nothing: embedded Weaviate (this project's server binary, see weaviate_server), data
-      under `persistence_path` (default `~/.local/share/rag-stores/weaviate`), ports
-      `port` / `grpc_port` (default 8079 / 50050; an instance already listening there is
-      reused, not restarted);
+    - nothing: embedded Weaviate (this project's server binary), data under
+      `persistence_path` (default `~/.local/share/rag-stores/weaviate`): one server per
+      folder shared by every process that opens it (servers.embedded), on free ports unless
+      `port` / `grpc_port` are given; it stops once no process has used it for a while;
     - `url=`: a server ("http://host:8080"; gRPC on `grpc_port`, default 50051, or 443 for
       https) or, for https hosts under weaviate.cloud / weaviate.network, Weaviate Cloud;
     - `host=` (+ `port=`, `grpc_port=`): a plain-http server;
@@ -320,6 +317,9 @@ class WeaviateBackend(PlanBackend):
         if self._owns_client:
             self._client, self._owns_client = None, False
         self._aclients.close()
+        if self._spec is not None and self._spec.get("lease") is not None:
+            self._spec.pop("lease").release()  # the shared embedded server may idle out
+            self._spec["lease"] = None
 
     async def aclose(self) -> None:
         """Close the running loop's async client this backend opened, then as close()."""
@@ -476,14 +476,18 @@ class WeaviateBackend(PlanBackend):
             "generative_config": self.generative_config,
             # Weaviate >= 1.38 runs async replication for every replicated collection and
             # drops the flag; older servers take it.
-            "replication_config": Configure.replication(
-                factor=self.replication_factor or 1,
-                **({} if self.async_replication is None else
-                   {"async_enabled": self.async_replication}))
-            if self.replication_factor is not None or self.async_replication is not None else None,
+            "replication_config": self._replication(),
             "sharding_config": Configure.sharding(desired_count=self.shard_number)
             if self.shard_number is not None and self.tenant is None else None,
         }
+
+    def _replication(self) -> Any:
+        if self.replication_factor is None and self.async_replication is None:
+            return None
+        factor = self.replication_factor or 1
+        if self.async_replication is None:
+            return Configure.replication(factor=factor)
+        return Configure.replication(factor=factor, async_enabled=self.async_replication)
 
     def _ensure(self, dim: int, sparse: bool) -> Plan:
         if (yield "client", "collections.exists", {"name": self.collection_name}):
@@ -980,9 +984,9 @@ def _connection_spec(url: str | None, host: str | None, port: int | None, grpc_p
         return {"kind": "custom", "where": f"http://{host}:{port or 8080}", "http_host": host,
                 "http_port": port or 8080, "http_secure": False, "grpc_host": host,
                 "grpc_port": grpc_port or 50051, "grpc_secure": False, **common}
-    return {"kind": "embedded", "where": f"embedded Weaviate on port {port or EMBEDDED_PORT}",
-            "port": port or EMBEDDED_PORT, "grpc_port": grpc_port or EMBEDDED_GRPC_PORT,
-            "persistence_path": persistence_path, **common}
+    return {"kind": "embedded", "where": f"embedded Weaviate ({persistence_path or 'default folder'})",
+            "port": port, "grpc_port": grpc_port, "persistence_path": persistence_path,
+            "lease": None, **common}
 
 
 def _connect_error(spec: dict[str, Any], exc: Exception) -> Exception:
@@ -996,21 +1000,18 @@ def _connect_error(spec: dict[str, Any], exc: Exception) -> Exception:
 def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
     kind = spec["kind"]
     try:
-        if kind == "embedded":
-            from ..servers.weaviate import HOST, ensure_embedded_ready
+        if kind == "embedded":  # the folder's shared server (servers.embedded), ours or not
+            from ..servers.embedded import attach
+            from ..servers.weaviate import HOST, default_embedded_dir, ensure_binary
 
-            kwargs = ensure_embedded_ready(persistence_data_path=spec["persistence_path"])
-            kwargs["environment_variables"] = {"LOG_LEVEL": "warning",
-                                               **kwargs["environment_variables"]}
-            try:
-                return weaviate.connect_to_embedded(port=spec["port"], grpc_port=spec["grpc_port"],
-                                                    headers=spec["headers"], **kwargs)
-            except WeaviateStartUpError as exc:
-                if "already listening" not in str(exc):
-                    raise
-                # Another backend of this process (or an earlier run) serves these ports.
-                return weaviate.connect_to_local(host=HOST, port=spec["port"],
-                                                 grpc_port=spec["grpc_port"], headers=spec["headers"])
+            ensure_binary()
+            if spec["lease"] is None:
+                spec["lease"] = attach(spec["persistence_path"] or default_embedded_dir(),
+                                       spec["port"], spec["grpc_port"])
+            lease = spec["lease"]
+            spec["where"] = f"embedded Weaviate at http://{HOST}:{lease.http_port}"
+            return weaviate.connect_to_local(host=HOST, port=lease.http_port,
+                                             grpc_port=lease.grpc_port, headers=spec["headers"])
         if kind == "cloud":
             return weaviate.connect_to_weaviate_cloud(
                 cluster_url=spec["cluster_url"], auth_credentials=spec["api_key"],
@@ -1023,11 +1024,12 @@ def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
 def _new_async(spec: dict[str, Any]) -> weaviate.WeaviateAsyncClient:
     """An unconnected async client to the same place the sync client goes."""
     kind = spec["kind"]
-    if kind == "embedded":  # the sync client started the server; connect to it
+    if kind == "embedded":  # the sync client attached to the shared server; so does this one
         from ..servers.weaviate import HOST
 
-        return weaviate.use_async_with_local(host=HOST, port=spec["port"],
-                                             grpc_port=spec["grpc_port"], headers=spec["headers"])
+        lease = spec["lease"]
+        return weaviate.use_async_with_local(host=HOST, port=lease.http_port,
+                                             grpc_port=lease.grpc_port, headers=spec["headers"])
     if kind == "cloud":
         return weaviate.use_async_with_weaviate_cloud(
             cluster_url=spec["cluster_url"], auth_credentials=spec["api_key"],

@@ -34,6 +34,7 @@ from rag_stores.servers.qdrant import (
 )
 from tests.conformance import fresh_name
 from tests.conftest import qdrant_binary_or_skip
+from tests.processes import cli, gone, read_until
 
 KEY = "rag-stores-qdrant-test-key"
 EMB = DeterministicFakeEmbedding(size=16)
@@ -44,46 +45,14 @@ def _binary() -> None:
     qdrant_binary_or_skip()
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "rag_stores.cli", *args],
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _read_until(proc: subprocess.Popen[str], marker: str) -> str:
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:  # ends if the command exits early
-        lines.append(line)
-        if marker in line:
-            break
-    return "".join(lines)
-
-
-def _gone(pid: int, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:  # a zombie of ours counts as gone
-            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-                return True
-        except OSError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 # --- the command line and the supervisor -------------------------------------------------
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_prints_how_to_connect_and_stops_cleanly(sig) -> None:
-    proc = _cli("qdrant", "serve", env={ENV_API_KEY: KEY})
+    proc = cli("qdrant", "serve", env={ENV_API_KEY: KEY})
     try:
-        out = _read_until(proc, "check_compatibility")
+        out = read_until(proc, "check_compatibility")
         pid = int(re.search(r"pid (\d+)", out).group(1))  # type: ignore[union-attr]
         log = Path(re.search(r"log: (\S+)", out).group(1))  # type: ignore[union-attr]
         data = Path(re.search(r"data: (\S+) \(temporary\)", out).group(1))  # type: ignore[union-attr]
@@ -106,13 +75,13 @@ def test_serve_prints_how_to_connect_and_stops_cleanly(sig) -> None:
     assert "stopping qdrant" in err
     assert KEY not in out + rest + err  # the key is never printed
     assert KEY not in log.read_text() if log.exists() else True
-    assert _gone(pid) and not data.exists()
+    assert gone(pid) and not data.exists()
 
 
 def test_cluster_command_prints_the_urls_and_stops_every_node() -> None:
-    proc = _cli("qdrant", "cluster", "--nodes", "3")
+    proc = cli("qdrant", "cluster", "--nodes", "3")
     try:
-        out = _read_until(proc, "urls:")
+        out = read_until(proc, "urls:")
         urls = out.split("urls:")[1].split()
         pids = [int(p) for p in re.findall(r"pid (\d+)", out)]
         assert len(urls) == 3 and len(pids) == 3
@@ -128,7 +97,7 @@ def test_cluster_command_prints_the_urls_and_stops_every_node() -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert all(_gone(pid) for pid in pids)
+    assert all(gone(pid) for pid in pids)
 
 
 def test_missing_binary_is_one_clear_error(tmp_path) -> None:
@@ -164,7 +133,7 @@ def test_a_server_dies_with_the_process_that_started_it(module, cls) -> None:
             os.kill(server_pid, 0)  # running
             parent.kill()  # SIGKILL: no atexit, no finally
             parent.wait()
-            assert _gone(server_pid), f"{cls} outlived its killed parent"
+            assert gone(server_pid), f"{cls} outlived its killed parent"
         finally:
             if parent.poll() is None:
                 parent.kill()

@@ -5,16 +5,19 @@ through the `weaviate-cluster` variant (tests/conftest.py)."""
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import time
 
 import pytest
+import weaviate
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from rag_stores.backends.weaviate import WeaviateWriteError
 from rag_stores.core.retry import EngineUnavailableError, RetryPolicy
 from rag_stores.langchain import WeaviateVectorStore
 from rag_stores.servers.weaviate import WeaviateCluster, WeaviateServer
+from tests.processes import cli, gone, read_until
 
 pytestmark = pytest.mark.weaviate
 
@@ -122,3 +125,23 @@ def test_single_server_killed_mid_batch_keeps_what_it_acknowledged(tmp_path) -> 
         assert store.backend.count() == N
         _check_sample(store)
         store.close()
+
+
+def test_cluster_command_prints_the_urls_and_stops_every_node() -> None:
+    proc = cli("weaviate", "cluster", "--nodes", "3")
+    try:
+        out = read_until(proc, "urls:")
+        urls = out.split("urls:")[1].split()
+        pids = [int(p) for p in re.findall(r"pid (\d+)", out)]
+        assert len(urls) == 3 and len(pids) == 3, out
+        with weaviate.connect_to_local(host="127.0.0.1", port=int(urls[2].rsplit(":", 1)[1]),
+                                       grpc_port=int(re.findall(r"gRPC port (\d+)", out)[2])
+                                       ) as client:
+            assert [n.status for n in client.cluster.nodes()] == ["HEALTHY"] * 3
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert all(gone(pid) for pid in pids)

@@ -1,4 +1,4 @@
-"""Helpers for tests that run the `rag-stores` command and watch processes."""
+"""Helpers for tests that run the `rag-stores` command, watch processes and wait for stores."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -39,3 +40,13 @@ def gone(pid: int, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def wait_for_count(store: Any, n: int, timeout: float = 60.0) -> int:
+    """The store's count once it is `n` (replicas catching up), or the last count seen."""
+    deadline = time.monotonic() + timeout
+    count = store.backend.count()
+    while count != n and time.monotonic() < deadline:
+        time.sleep(0.5)
+        count = store.backend.count()
+    return count

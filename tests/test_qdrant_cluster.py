@@ -16,6 +16,7 @@ from rag_stores.core.retry import EngineUnavailableError, RetryPolicy
 from rag_stores.langchain import QdrantVectorStore
 from rag_stores.servers.qdrant import QdrantCluster
 from tests.conftest import qdrant_binary_or_skip
+from tests.processes import wait_for_count
 
 N = 5000
 EMB = DeterministicFakeEmbedding(size=32)
@@ -35,15 +36,6 @@ def cluster(tmp_path):
 def _store(cluster: QdrantCluster, node: int = 0) -> QdrantVectorStore:
     return QdrantVectorStore(EMB, "docs", batch_size=100, shard_number=3, replication_factor=2,
                              retry=RETRY, timeout=10, **cluster.nodes[node].connect_kwargs())
-
-
-def _wait_for_count(store: QdrantVectorStore, n: int, timeout: float = 60.0) -> int:
-    deadline = time.monotonic() + timeout
-    count = store.backend.count()
-    while count != n and time.monotonic() < deadline:
-        time.sleep(0.5)
-        count = store.backend.count()
-    return count
 
 
 def test_node_lost_mid_ingest_converges_and_rejoins(cluster) -> None:
@@ -81,7 +73,7 @@ def test_node_lost_mid_ingest_converges_and_rejoins(cluster) -> None:
     assert outcome and (outcome[0] is None or "Qdrant upsert" in str(outcome[0]))
     # Re-running the same ingest converges to exactly the source.
     store.add_texts(TEXTS, METADATAS, ids=IDS)
-    assert _wait_for_count(store, N) == N
+    assert wait_for_count(store, N) == N
     sample = store.get_by_ids(["doc-0", "doc-2501", "doc-4999"])
     assert [(d.page_content, d.metadata) for d in sample] == [
         ("document number 0", {"i": 0, "even": True}),
@@ -91,7 +83,7 @@ def test_node_lost_mid_ingest_converges_and_rejoins(cluster) -> None:
     victim.start()
     cluster.wait_for_peers()
     rejoined = _store(cluster, node=2)
-    assert _wait_for_count(rejoined, N) == N
+    assert wait_for_count(rejoined, N) == N
     even = from_dict({"even": True})
     assert store.backend.count(even) == rejoined.backend.count(even) == N // 2
     for s in (store, reader, rejoined):

@@ -17,7 +17,7 @@ from rag_stores.backends.weaviate import WeaviateWriteError
 from rag_stores.core.retry import EngineUnavailableError, RetryPolicy
 from rag_stores.langchain import WeaviateVectorStore
 from rag_stores.servers.weaviate import WeaviateCluster, WeaviateServer
-from tests.processes import cli, gone, read_until
+from tests.processes import cli, gone, read_until, wait_for_count
 
 pytestmark = pytest.mark.weaviate
 
@@ -35,15 +35,6 @@ def _store(node: WeaviateServer, **options) -> WeaviateVectorStore:
     return WeaviateVectorStore(EMB, "Docs", url=node.url, grpc_port=node.grpc_port,
                                batch_size=100, shard_number=3, replication_factor=3,
                                consistency_level="QUORUM", retry=FAILOVER, index="flat", **options)
-
-
-def _wait_for_count(store: WeaviateVectorStore, n: int, timeout: float = 60.0) -> int:
-    deadline = time.monotonic() + timeout
-    count = store.backend.count()
-    while count != n and time.monotonic() < deadline:
-        time.sleep(0.5)
-        count = store.backend.count()
-    return count
 
 
 def _check_sample(store: WeaviateVectorStore) -> None:
@@ -90,11 +81,11 @@ def test_node_lost_mid_ingest_converges_and_reads_recover(tmp_path) -> None:
         assert outcome[0] is None or re.search(r"Weaviate data.insert_many|refused \d+ of \d+ "
                                                r"records", str(outcome[0]))
         writer_store.add_texts(TEXTS, METADATAS, ids=IDS)  # re-running converges
-        assert _wait_for_count(writer_store, N) == N
+        assert wait_for_count(writer_store, N) == N
         _check_sample(writer_store)
         victim.start()  # rejoins: same name, ports and data
         rejoined = _store(victim)
-        assert _wait_for_count(rejoined, N) == N
+        assert wait_for_count(rejoined, N) == N
         for store in (writer_store, reader, rejoined):
             store.close()
 

@@ -263,6 +263,45 @@ class ServerProcess:
         return f"<{type(self).__name__} {state}>"
 
 
+class ServerCluster:
+    """Servers of one engine forming a cluster on loopback; subclasses make the nodes and
+    may wait for the cluster to form."""
+
+    nodes: list[ServerProcess]
+    sequential = False  # start a node only once the one before it is ready
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]  # type: ignore[attr-defined]
+
+    def start(self) -> ServerCluster:
+        try:
+            for node in self.nodes:
+                node.launch()
+                if self.sequential:
+                    node.wait_ready()
+            for node in self.nodes:
+                node.wait_ready()
+            self._wait_formed()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_formed(self) -> None:
+        """Return once the nodes see each other (readiness may come before)."""
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+
+    def __enter__(self) -> ServerCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 # --- the command line: run servers until Ctrl-C -----------------------------------------
 
 

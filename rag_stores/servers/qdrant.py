@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .process import HOST, ServerError, ServerProcess, free_port, serve_until_stopped
+from .process import (
+    HOST,
+    ServerCluster,
+    ServerError,
+    ServerProcess,
+    free_port,
+    serve_until_stopped,
+)
 
 ENV_BIN = "RAG_STORES_QDRANT_BIN"
 ENV_API_KEY = "RAG_STORES_QDRANT_API_KEY"
@@ -160,19 +167,21 @@ class QdrantServer(ServerProcess):
                 "check_compatibility=False)")
 
 
-class QdrantCluster:
-    """`nodes` Qdrant servers forming one cluster on loopback: node 0 bootstraps, the
+class QdrantCluster(ServerCluster):
+    """`nodes` Qdrant servers forming one cluster on loopback: node 1 bootstraps, the
     others join it; `start()` returns once every node is ready and sees all peers."""
+
+    sequential = True  # a joining node needs the bootstrap node up
 
     def __init__(self, nodes: int = 3, api_key: str | None = None,
                  binary: str | os.PathLike[str] | None = None,
                  data_dir: str | os.PathLike[str] | None = None,
                  startup_timeout: float = 60.0) -> None:
-        if not isinstance(nodes, int) or nodes < 1:
+        if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
             raise ValueError(f"nodes must be a positive integer, got {nodes!r}")
         self.startup_timeout = startup_timeout
         root = Path(data_dir) if data_dir is not None else None
-        self.nodes: list[QdrantServer] = []
+        self.nodes: list[QdrantServer] = []  # type: ignore[assignment]
         for i in range(nodes):
             node_dir = root / f"node{i + 1}" if root is not None else None
             first = self.nodes[0] if self.nodes else None
@@ -181,19 +190,8 @@ class QdrantCluster:
                 p2p_port=free_port(), startup_timeout=startup_timeout,
                 bootstrap=first.p2p_uri if first is not None else None))
 
-    @property
-    def urls(self) -> list[str]:
-        return [node.url for node in self.nodes]
-
-    def start(self) -> QdrantCluster:
-        try:
-            for node in self.nodes:
-                node.start()
-            self.wait_for_peers()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def _wait_formed(self) -> None:
+        self.wait_for_peers()
 
     def wait_for_peers(self, timeout: float | None = None) -> None:
         """Wait until every running node sees every node as a peer."""
@@ -207,16 +205,6 @@ class QdrantCluster:
                 raise ServerError(f"Qdrant cluster did not form: nodes see {seen} peers of "
                                   f"{len(self.nodes)}")
             time.sleep(0.2)
-
-    def stop(self) -> None:
-        for node in reversed(self.nodes):
-            node.stop()
-
-    def __enter__(self) -> QdrantCluster:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # --- command line -----------------------------------------------------------------------

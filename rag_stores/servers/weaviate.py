@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from .process import (
     HOST,
+    ServerCluster,
     ServerError,
     ServerProcess,
     free_port,
@@ -475,7 +476,7 @@ class WeaviateServer(ServerProcess):
         return "\n".join(lines)
 
 
-class WeaviateCluster:
+class WeaviateCluster(ServerCluster):
     """`nodes` Weaviate servers forming one cluster on loopback (gossip joins node 1, RAFT
     bootstraps with every node as a voter); `start()` returns when every node is ready."""
 
@@ -487,37 +488,12 @@ class WeaviateCluster:
         root = Path(data_dir) if data_dir is not None else None
         internal = [free_port_block(4) for _ in range(nodes)]
         raft_join = ",".join(f"node{i + 1}:{port + 2}" for i, port in enumerate(internal))
-        self.nodes = [WeaviateServer(
+        self.nodes: list[WeaviateServer] = [WeaviateServer(  # type: ignore[assignment]
             data_dir=root / f"node{i + 1}" if root is not None else None, api_key=api_key,
             version=version, modules=modules, startup_timeout=startup_timeout,
             hostname=f"node{i + 1}", internal_port=port, raft_join=raft_join,
             cluster_join=f"{HOST}:{internal[0]}" if i else None)
             for i, port in enumerate(internal)]
-
-    @property
-    def urls(self) -> list[str]:
-        return [node.url for node in self.nodes]
-
-    def start(self) -> WeaviateCluster:
-        try:
-            for node in self.nodes:
-                node.launch()
-            for node in self.nodes:
-                node.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        for node in reversed(self.nodes):
-            node.stop()
-
-    def __enter__(self) -> WeaviateCluster:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # ---------------------------------------------------------------------------

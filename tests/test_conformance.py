@@ -292,3 +292,22 @@ async def test_keyword_operator_is_engine_side_or_refused(variant: Variant) -> N
         query.sparse = SparseEncoder().embed_query("apple bread")
         with pytest.raises(UnsupportedError, match="operator"):
             await variant.call(llama.backend, "search", query)
+
+
+async def test_each_face_takes_the_other_frameworks_filter_form(variant: Variant) -> None:
+    lc = lc_store(variant)
+    await variant.call(lc, "add_texts", FRUIT, [{"n": i, "kind": "pie" if i < 2 else "other"}
+                                                for i in range(5)], ids=FRUIT)
+    llama = llama_store(variant, lc.backend.collection_name)
+    as_dict = {"$or": [{"kind": "pie"}, {"n": {"$in": [4]}}]}
+    as_llama = MetadataFilters(filters=[MetadataFilter(key="kind", value="pie"),
+                                        MetadataFilter(key="n", value=[4],
+                                                       operator=FilterOperator.IN)],
+                               condition="or")
+    expected = ["apple pie", "apple tart", "dates"]
+    for flt in (as_dict, as_llama):
+        docs = await variant.call(lc, "similarity_search", "query apple", k=5, filter=flt)
+        assert [d.id for d in docs] == expected
+        result = await variant.call(llama, "query", VectorStoreQuery(
+            query_embedding=TABLE["query apple"], similarity_top_k=5, filters=flt))
+        assert result.ids == expected

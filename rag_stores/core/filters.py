@@ -222,6 +222,19 @@ _LLAMA_OPS: dict[str, str] = {
 }
 
 
+def parse_any(filter: Any) -> Node | Any | None:
+    """A filter in any form either framework face takes: None or {} (none), a LangChain dict,
+    LlamaIndex `MetadataFilters` (known by its shape: `filters` and `condition`, so the core
+    imports neither framework), a tree, or a native engine filter (passed through)."""
+    if filter is None or (isinstance(filter, Mapping) and not filter):
+        return None
+    if isinstance(filter, Mapping):
+        return from_dict(filter)
+    if hasattr(filter, "filters") and hasattr(filter, "condition"):
+        return from_llama(filter)
+    return filter
+
+
 def from_llama(filters: Any) -> Node | None:
     """Parse `MetadataFilters` (nested, every FilterCondition) into a tree."""
     items = getattr(filters, "filters", None)

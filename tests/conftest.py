@@ -12,7 +12,8 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 from rag_stores.backends.qdrant import QdrantBackend
 from tests.conformance import Variant
 
-VARIANTS = ["qdrant-memory", "qdrant-disk", "qdrant-async", "qdrant-server", "qdrant-server-grpc",
+VARIANTS = ["qdrant-memory", "qdrant-disk", "qdrant-async", "qdrant-edge", "qdrant-edge-async",
+            "qdrant-server", "qdrant-server-grpc",
             "qdrant-server-grpc-async", "qdrant-cluster", "weaviate", "weaviate-async",
             "weaviate-cluster"]
 
@@ -33,6 +34,17 @@ async def variant(request, tmp_path) -> AsyncIterator[Variant]:
         aclient = AsyncQdrantClient(":memory:")
         yield Variant(name, True, lambda c: QdrantBackend(c, async_client=aclient))
         await aclient.close()
+    elif name.startswith("qdrant-edge"):
+        # Qdrant Edge on disk; backends of one process share an open shard (qdrant_edge.py)
+        edges: list[QdrantBackend] = []
+
+        def make_edge(c: str) -> QdrantBackend:
+            edges.append(QdrantBackend(c, engine="edge", path=str(tmp_path / "edge")))
+            return edges[-1]
+
+        yield Variant(name, name.endswith("-async"), make_edge)
+        for backend in edges:
+            backend.close()
     elif name.startswith("qdrant-server") or name == "qdrant-cluster":
         # The backend opens its own sync and async clients: both share one collection.
         if name == "qdrant-cluster":

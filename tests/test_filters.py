@@ -338,11 +338,16 @@ def test_filterable_properties_and_round_trip() -> None:
 # --- engines ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["local", "server", "server-grpc"])
+@pytest.fixture(scope="module", params=["local", "edge", "server", "server-grpc"])
 def qdrant(request) -> Iterator[QdrantClient]:
-    """The dataset in Qdrant local mode, and on the real server over REST and gRPC."""
+    """The dataset in Qdrant local mode, Qdrant Edge (through the backend's qdrant-client-shaped
+    EdgeClient), and on the real server over REST and gRPC."""
     if request.param == "local":
         client = QdrantClient(":memory:")
+    elif request.param == "edge":
+        from rag_stores.backends.qdrant_edge import EdgeClient
+
+        client = EdgeClient()  # type: ignore[assignment]  # a temporary folder
     else:
         client = request.getfixturevalue("qdrant_server").connect(request.param == "server-grpc")
         for name in ("nested", "flat"):
@@ -368,7 +373,8 @@ def _qdrant_ids(client: QdrantClient, collection: str, flt: models.Filter | None
 def _server_lacks_substring(client: QdrantClient, case_name: str) -> bool:
     """The tested Qdrant server (1.18.3) predates MatchSubstring: it refuses the request,
     which the backend turns into UnsupportedError (test_qdrant_server.py)."""
-    if client.init_options.get("url") is None or not case_name.startswith("text_match"):
+    if not isinstance(client, QdrantClient) or client.init_options.get("url") is None \
+            or not case_name.startswith("text_match"):
         return False
     return True
 

@@ -27,6 +27,23 @@ class TestQdrantDisk(VectorStoreIntegrationTests):
             yield store
 
 
+class TestQdrantEdge(VectorStoreIntegrationTests):
+    """Qdrant Edge on disk (the real engine in-process); async methods run in a worker thread."""
+
+    @pytest.fixture
+    def vectorstore(self, tmp_path) -> Iterator[VectorStore]:
+        with QdrantVectorStore(self.get_embeddings(), "standard", engine="edge",
+                               path=str(tmp_path)) as store:
+            yield store
+
+
+class TestQdrantEdgeMemory(VectorStoreIntegrationTests):
+    @pytest.fixture
+    def vectorstore(self) -> Iterator[VectorStore]:
+        with QdrantVectorStore(self.get_embeddings(), "standard", engine="edge") as store:
+            yield store
+
+
 class TestQdrantAsyncClient(VectorStoreIntegrationTests):
     """A store given only an AsyncQdrantClient: the async half of the suite, natively async."""
 

@@ -1,6 +1,6 @@
 """Qdrant and Weaviate agree: exact search on the same vectors gives the same ids in the
-same order, for the same queries and filters (Qdrant local mode searches exhaustively;
-Weaviate uses its `flat` index, also exhaustive)."""
+same order, for the same queries and filters (Qdrant local mode searches exhaustively, and so
+does Qdrant Edge below its EXACT_BELOW; Weaviate uses its `flat` index, also exhaustive)."""
 
 from __future__ import annotations
 
@@ -35,13 +35,15 @@ def engines(weaviate_server, qdrant_server):
     weaviate_client = weaviate_server.connect()
     weaviate = WeaviateBackend(fresh_name("Parity"), client=weaviate_client, index="flat")
     server = QdrantBackend(fresh_name("parity"), **qdrant_server.connect_kwargs(), exact=True)
-    for backend in (qdrant, weaviate, server):
+    edge = QdrantBackend("parity", engine="edge")
+    for backend in (qdrant, weaviate, server, edge):
         backend.ensure_collection(DIM, False)
         backend.upsert(records)
     queries = [_vector(rng) for _ in range(10)]
-    yield qdrant, weaviate, server, queries
+    yield qdrant, weaviate, server, edge, queries
     server.drop()
     server.close()
+    edge.close()
     qdrant.client.close()
     weaviate_client.close()
 
@@ -51,29 +53,32 @@ def _ids(backend, query: Query) -> list[str]:
 
 
 def test_unfiltered_exact_search_agrees(engines) -> None:
-    qdrant, weaviate, server, queries = engines
+    qdrant, weaviate, server, edge, queries = engines
     for vector in queries:
         query = Query(k=15, vector=vector)
-        assert _ids(qdrant, query) == _ids(weaviate, query) == _ids(server, query)
+        assert _ids(qdrant, query) == _ids(weaviate, query) == _ids(server, query) \
+            == _ids(edge, query)
         scores_q = [h.score for h in qdrant.search(query)]
         scores_w = [h.score for h in weaviate.search(query)]
         scores_s = [h.score for h in server.search(query)]
         assert scores_q == pytest.approx(scores_w, abs=1e-4)  # both cosine similarity
         assert scores_q == pytest.approx(scores_s, abs=1e-4)
+        assert scores_q == pytest.approx([h.score for h in edge.search(query)], abs=1e-4)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_filtered_exact_search_agrees(engines, case) -> None:
-    qdrant, weaviate, server, queries = engines
+    qdrant, weaviate, server, edge, queries = engines
     node = from_dict(case.langchain) if case.langchain is not None else from_llama(case.llama)
     for vector in queries[:3]:
         query = Query(k=12, vector=vector, filter=node)
         if case.name.startswith("text_match"):  # the tested server predates MatchSubstring
-            assert _ids(qdrant, query) == _ids(weaviate, query)
+            assert _ids(qdrant, query) == _ids(weaviate, query) == _ids(edge, query)
             with pytest.raises(UnsupportedError, match="MatchSubstring"):
                 server.search(query)
             continue
-        assert _ids(qdrant, query) == _ids(weaviate, query) == _ids(server, query)
+        assert _ids(qdrant, query) == _ids(weaviate, query) == _ids(server, query) \
+            == _ids(edge, query)
 
 
 def test_bm25_cannot_agree_exactly_but_finds_the_same_rare_term(engines) -> None:
@@ -81,7 +86,7 @@ def test_bm25_cannot_agree_exactly_but_finds_the_same_rare_term(engines) -> None
     stemming, stopwords removed) with its IDF modifier, Weaviate tokenises and scores on the
     server (no stemming, its own k1/b and length statistics). Orders of near ties may differ,
     so only what both must agree on is checked: the documents holding a rare word come first."""
-    qdrant, weaviate, _, _ = engines
+    qdrant, weaviate, _, _, _ = engines
     # Weaviate ranks from the query text; Qdrant from the query's sparse vector.
     from embedders import SparseEncoder
 

@@ -1,4 +1,4 @@
-"""Qdrant backend: embedded local mode (memory or disk), a server, or Qdrant Cloud.
+"""Qdrant backend: embedded (local mode or Qdrant Edge, memory or disk), a server, or Qdrant Cloud.
 
 Every operation is written once, as a plan: a generator that yields client calls
 `(method name, kwargs)` and receives their results. `_run` drives a plan with the sync
@@ -14,6 +14,9 @@ from a stored point when "auto"):
   in `_node_content`, `doc_id`/`ref_doc_id` = the source document, vectors unnamed or
   "text-dense" / "text-sparse".
 New points are written in the collection's own layout, so the other tool still reads them.
+
+Embedded engines (`engine=`): "local" is qdrant-client's local mode (pure Python); "edge" is
+Qdrant Edge, the real engine in-process (backends/qdrant_edge.py answers the same requests).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
@@ -40,6 +43,9 @@ from ..core.records import Group, Hit, Record, SparseVector, check_records
 from ..core.retry import RetryPolicy, as_policy
 from ..core.scores import DISTANCES
 
+if TYPE_CHECKING:
+    from .qdrant_edge import EdgeClient
+
 _DISTANCE = {
     "cosine": models.Distance.COSINE,
     "dot": models.Distance.DOT,
@@ -47,6 +53,7 @@ _DISTANCE = {
     "manhattan": models.Distance.MANHATTAN,
 }
 _FUSION = {"rrf": models.Fusion.RRF, "dbsf": models.Fusion.DBSF}
+ENGINES = ("local", "edge")
 # Scroll page size for reads without a limit.
 _PAGE = 256
 
@@ -81,6 +88,21 @@ def _check_client_kwargs(kwargs: dict[str, Any]) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"unknown Qdrant store option {name!r}{hint} (store options and "
                             "qdrant_client.QdrantClient arguments are accepted)")
+
+
+def _embedded_engine(engine: str | None, *, location: str | None, path: str | None,
+                     server: bool, client: Any, async_client: Any) -> str | None:
+    """The embedded engine to open: "edge", "local", or None (a server or given clients)."""
+    if engine is not None and engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES} or None, got {engine!r}")
+    if engine is not None and (server or client is not None or async_client is not None):
+        raise ValueError("engine= chooses an embedded Qdrant; it cannot be combined with "
+                         "url= / host= (a server) or client= / async_client= (your clients)")
+    if engine == "edge" and location not in (None, ":memory:"):
+        raise ValueError(f"engine='edge' takes path= (or nothing: in memory), not location={location!r}")
+    if server or client is not None or async_client is not None:
+        return None
+    return engine or "local"
 
 
 def _collection_settings(**options: Any) -> dict[str, Any]:
@@ -153,9 +175,12 @@ class QdrantBackend(PlanBackend):
         hnsw_ef: int | None = None,
         tenant: str | None = None,
         retry: RetryPolicy | int | None = None,
+        engine: str | None = None,
         **client_kwargs: Any,
     ) -> None:
         _check_client_kwargs(client_kwargs)
+        engine = _embedded_engine(engine, location=location, path=path, server=bool(url or host),
+                                  client=client, async_client=async_client)
         for name, value in (("shard_number", shard_number), ("replication_factor", replication_factor),
                             ("write_consistency_factor", write_consistency_factor),
                             ("hnsw_ef", hnsw_ef)):
@@ -198,7 +223,14 @@ class QdrantBackend(PlanBackend):
         self._aclient = async_client
         self._owns_client = self._owns_aclient = False
         self._connect: dict[str, Any] | None = None
-        if client is None and async_client is None:
+        self._edge: EdgeClient | None = None
+        if engine == "edge":
+            from .qdrant_edge import EdgeClient
+
+            if client_kwargs:
+                raise TypeError(f"Qdrant Edge takes no client options {sorted(client_kwargs)}")
+            self._edge = EdgeClient(path)  # no path: a temporary folder, removed on close
+        elif client is None and async_client is None:
             if url or host:
                 # A server: sync and async clients can both be opened, each on first use.
                 if prefer_grpc:  # reconnect within the retry policy after a restart
@@ -216,10 +248,18 @@ class QdrantBackend(PlanBackend):
     # --- clients ------------------------------------------------------------------
     @property
     def supports_sync(self) -> bool:
-        return self._client is not None or self._connect is not None
+        return self._client is not None or self._connect is not None or self._edge is not None
 
     @property
-    def client(self) -> QdrantClient:
+    def engine(self) -> str:
+        """"edge", "local" (qdrant-client's local mode) or "server"."""
+        return "edge" if self._edge is not None else "local" if self._is_local() else "server"
+
+    @property
+    def client(self) -> QdrantClient | EdgeClient:
+        """The client underneath; for Qdrant Edge the qdrant-client-shaped `EdgeClient`."""
+        if self._edge is not None:
+            return self._edge
         if self._client is None:
             if self._connect is None:
                 raise RuntimeError(
@@ -255,6 +295,8 @@ class QdrantBackend(PlanBackend):
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client, self._owns_client = None, False
+        if self._edge is not None:
+            self._edge.close()
         if self._connect is not None:
             self._aclients.close()
 
@@ -266,6 +308,8 @@ class QdrantBackend(PlanBackend):
 
     # --- drivers (core.plans runs the plans) ------------------------------------------
     def _sync_caller(self) -> Any:
+        if self._edge is not None:  # thread-safe: concurrent queries run in parallel
+            return self._edge.call
         client = self.client
 
         def call_one(request: tuple[str, dict[str, Any]]) -> Any:
@@ -289,6 +333,8 @@ class QdrantBackend(PlanBackend):
         if self._connect is not None:
             c = self._connect
             return c.get("url") or f"{c.get('host')}:{c.get('port')}"
+        if self._edge is not None:
+            return f"Qdrant Edge ({self._edge.path})"
         for client in (self._client, self._aclient):
             if client is not None:
                 opts = client.init_options
@@ -434,7 +480,8 @@ class QdrantBackend(PlanBackend):
                                                "field_name": field, "field_schema": schema}
 
     def _is_local(self) -> bool:
-        return self._connect is None and (
+        """qdrant-client's local mode (which keeps no payload indexes)."""
+        return self._connect is None and self._edge is None and (
             (self._client is not None and self._client.init_options.get("url") is None
              and self._client.init_options.get("host") is None)
             or (self._aclient is not None and self._aclient.init_options.get("url") is None
@@ -452,6 +499,21 @@ class QdrantBackend(PlanBackend):
         if not self._is_local():
             self._run(self._single("create_payload_index", field_name=self._field(key),
                                    field_schema=schema))
+
+    def optimize(self) -> bool:
+        """Qdrant Edge: build the HNSW index and merge segments now. Blocks, and holds the GIL,
+        for its whole run (minutes at 100k points): call it when the app may pause, e.g. after
+        a bulk ingest (or `rag-stores qdrant optimize`). True if anything was optimized.
+        Servers optimize in the background (False); local mode has no index (False)."""
+        if self._edge is None:
+            return False
+        return self._edge.optimize(self.collection_name)
+
+    async def aoptimize(self) -> bool:
+        """`optimize` in a worker thread (the event loop still stalls: Edge holds the GIL)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.optimize)
 
     def _single(self, method: str, **kwargs: Any) -> Plan:
         return (yield method, {"collection_name": self.collection_name, **kwargs})

@@ -109,3 +109,7 @@ class UnsupportedError(NotImplementedError):
 
 class CollectionNotFoundError(LookupError):
     """A read or delete on a collection that does not exist."""
+
+
+class StorageLockedError(RuntimeError):
+    """An embedded store's folder is held by another writer (the message names both)."""

@@ -50,6 +50,15 @@ def qdrant_store(lc_embeddings, sparse_encoder):
 
 
 @pytest.fixture(scope="module")
+def qdrant_edge_store(lc_embeddings, sparse_encoder):
+    from rag_stores.langchain import QdrantVectorStore
+
+    with QdrantVectorStore(lc_embeddings, "standard_retrievers", retrieval_mode="hybrid",
+                           sparse_embedding=sparse_encoder, engine="edge") as store:
+        yield fill(store)
+
+
+@pytest.fixture(scope="module")
 def qdrant_server_store(lc_embeddings, sparse_encoder, qdrant_server):
     from rag_stores.langchain import QdrantVectorStore
 
@@ -73,7 +82,7 @@ async def weaviate_store(lc_embeddings, weaviate_server):
     client.close()
 
 
-@pytest.fixture(scope="module", params=["qdrant", "qdrant_server", "weaviate"])
+@pytest.fixture(scope="module", params=["qdrant", "qdrant_edge", "qdrant_server", "weaviate"])
 def filled_store(request):
     """A store with TEXTS over the engine of this parameter."""
     return request.getfixturevalue(f"{request.param}_store")
@@ -121,6 +130,6 @@ class TestDiscoverRetriever(StoreRetrieverTests):
     retriever_constructor = DiscoverRetriever
     extra = {"context_texts": [("animals", "money")]}
 
-    @pytest.fixture(autouse=True, params=["qdrant", "qdrant_server"])
+    @pytest.fixture(autouse=True, params=["qdrant", "qdrant_edge", "qdrant_server"])
     def _store(self, request) -> None:  # Qdrant only
         self.store = request.getfixturevalue(f"{request.param}_store")

@@ -26,7 +26,7 @@ import inspect
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -677,14 +677,31 @@ class QdrantBackend(PlanBackend):
         offset = None
         while limit is None or len(records) < limit:
             page = _PAGE if limit is None else min(_PAGE, limit - len(records))
-            points, offset = yield "scroll", {
-                "collection_name": self.collection_name, "scroll_filter": self._filter(node),
-                "limit": page, "offset": offset, "with_payload": True, "with_vectors": with_vectors,
-                **self._reads()}
-            records.extend(self._record(p) for p in points)
+            got, offset = yield from self._scroll_page(node, page, offset, with_vectors)
+            records.extend(got)
             if offset is None:
                 break
         return records
+
+    def _scroll_page(self, node: Node | Any | None, limit: int, offset: Any,
+                     with_vectors: bool) -> Plan:
+        points, offset = yield "scroll", {
+            "collection_name": self.collection_name, "scroll_filter": self._filter(node),
+            "limit": limit, "offset": offset, "with_payload": True, "with_vectors": with_vectors,
+            **self._reads()}
+        return [self._record(p) for p in points], offset
+
+    def iter_records(self, filter: Node | Any | None = None, with_vectors: bool = True,
+                     page_size: int = _PAGE) -> Iterator[Record]:
+        """Every record, a page at a time: copies a collection without holding it in memory
+        (core.copy.copy_collection)."""
+        self._run(self._load_info())
+        offset = None
+        while True:
+            records, offset = self._run(self._scroll_page(filter, page_size, offset, with_vectors))
+            yield from records
+            if offset is None:
+                return
 
     def _count(self, node: Node | Any | None) -> Plan:
         yield from self._load_info()

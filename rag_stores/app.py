@@ -620,11 +620,13 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _run(command: Any) -> Any:
+    from .core.query import StorageLockedError
+
     def run(args: argparse.Namespace) -> int:
         try:
             return int(command(args) or 0)
-        except (AppError, ConnectionError) as exc:
-            message = str(exc)
+        except (AppError, ConnectionError, StorageLockedError) as exc:
+            message = str(exc)  # StorageLockedError: a Qdrant Edge folder another process holds
         except Exception as exc:
             # Engine errors worth one line, not a traceback: a Qdrant folder held by another
             # process (an unreachable server is an EngineUnavailableError, a ConnectionError).

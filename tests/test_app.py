@@ -195,17 +195,35 @@ def test_bad_input_is_reported_plainly(tmp_path, capsys, argv, message):
 # qdrant-client leaves its .lock file open when the folder is taken (its leak, not ours).
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_busy_folder_and_an_unreachable_server_are_reported_plainly(tmp_path, capsys):
+    import subprocess
+
     from qdrant_client import QdrantClient
 
     doc = tmp_path / "a.txt"
     doc.write_text("Weaviate and Qdrant are vector databases.")
-    data = tmp_path / "qdrant"
+    data, local = tmp_path / "qdrant", tmp_path / "local"
     assert run(capsys, "ingest", str(doc), "--path", str(data), "--quiet")[0] == 0
-    holder = QdrantClient(path=str(data))  # another process would hold the same lock
+    # Qdrant Edge (the default on disk): another process holds the shard
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from rag_stores.backends.qdrant import QdrantBackend; "
+        f"b = QdrantBackend({app.DEFAULT_COLLECTION!r}, path={str(data)!r}); b.count(); "
+        "print('ready', flush=True); sys.stdin.readline()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parent.parent)
     try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         code, _, err = run(capsys, "query", "vector", "--path", str(data))
     finally:
-        holder.close()
+        holder.communicate("stop\n", timeout=30)
+    assert code == 2 and f"is open in process {holder.pid}" in err, err
+    # a folder written by local mode keeps opening with it
+    QdrantClient(path=str(local)).close()
+    assert run(capsys, "ingest", str(doc), "--path", str(local), "--quiet")[0] == 0
+    other = QdrantClient(path=str(local))  # another process would hold the same lock
+    try:
+        code, _, err = run(capsys, "query", "vector", "--path", str(local))
+    finally:
+        other.close()
     assert code == 2 and "is already accessed by another instance" in err
     code, _, err = run(capsys, "query", "vector", "--url", "http://127.0.0.1:9")
     assert code == 2 and re.search(r"Qdrant \w+ on collection '\w+' at http://127\.0\.0\.1:9 "

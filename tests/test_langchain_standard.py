@@ -23,17 +23,19 @@ class TestQdrantMemory(VectorStoreIntegrationTests):
 class TestQdrantDisk(VectorStoreIntegrationTests):
     @pytest.fixture
     def vectorstore(self, tmp_path) -> Iterator[VectorStore]:
-        with QdrantVectorStore(self.get_embeddings(), "standard", path=str(tmp_path)) as store:
+        with QdrantVectorStore(self.get_embeddings(), "standard", engine="local",
+                               path=str(tmp_path)) as store:
             yield store
 
 
 class TestQdrantEdge(VectorStoreIntegrationTests):
-    """Qdrant Edge on disk (the real engine in-process); async methods run in a worker thread."""
+    """Qdrant Edge on disk, the default for path= (the real engine in-process); async
+    methods run in a worker thread."""
 
     @pytest.fixture
     def vectorstore(self, tmp_path) -> Iterator[VectorStore]:
-        with QdrantVectorStore(self.get_embeddings(), "standard", engine="edge",
-                               path=str(tmp_path)) as store:
+        with QdrantVectorStore(self.get_embeddings(), "standard", path=str(tmp_path)) as store:
+            assert store.backend.engine == "edge"
             yield store
 
 

@@ -182,8 +182,14 @@ def _same_records(a: QdrantBackend, b: QdrantBackend, ids: list[str]) -> None:
     left, right = a.get(ids, with_vectors=True), b.get(ids, with_vectors=True)
     assert [(r.id, r.text, r.metadata, r.sparse) for r in left] == \
         [(r.id, r.text, r.metadata, r.sparse) for r in right]
-    for x, y in zip(left, right, strict=True):
-        assert x.vector == pytest.approx(y.vector, abs=1e-6)
+    for x, y in zip(left, right, strict=True):  # cosine: Edge and servers store unit vectors
+        assert unit(x.vector) == pytest.approx(unit(y.vector), abs=1e-6)
+
+
+def unit(v: list[float] | None) -> list[float]:
+    assert v is not None
+    norm = sum(x * x for x in v) ** 0.5
+    return [x / norm for x in v]
 
 
 def test_move_edge_to_the_server_and_back(tmp_path: Path, qdrant_server) -> None:
@@ -215,3 +221,21 @@ def test_move_edge_to_the_server_and_back(tmp_path: Path, qdrant_server) -> None
         server.close()
         source.close()
         back.close()
+
+
+def test_edge_is_the_default_on_disk_and_local_mode_folders_keep_local_mode(tmp_path: Path) -> None:
+    new = QdrantBackend("docs", path=str(tmp_path / "new"))
+    assert new.engine == "edge"
+    new.close()
+    assert QdrantBackend("docs").engine == "local"  # in memory: local mode (README)
+    old = QdrantBackend("docs", engine="local", path=str(tmp_path / "old"))
+    old.ensure_collection(DIM, True)
+    old.upsert(records(30))
+    old.close()
+    reopened = QdrantBackend("docs", path=str(tmp_path / "old"))
+    assert reopened.engine == "local" and reopened.count() == 30
+    moved = edge(tmp_path / "moved")
+    assert copy_collection(reopened, moved) == 30  # how to move it (README)
+    _same_records(reopened, moved, [f"doc-{i}" for i in range(30)])
+    reopened.close()
+    moved.close()

@@ -70,16 +70,14 @@ def qdrant_server_store(lc_embeddings, sparse_encoder, qdrant_server):
 
 
 @pytest.fixture(scope="module")
-async def weaviate_store(lc_embeddings, weaviate_server):
+def weaviate_store(lc_embeddings, weaviate_server):
     from rag_stores.langchain import WeaviateVectorStore
 
-    client = weaviate_server.connect()
-    aclient = await weaviate_server.connect_async()
-    store = WeaviateVectorStore(lc_embeddings, fresh_name("StandardRetrievers"), client=client,
-                                async_client=aclient)
-    yield fill(store)
-    await aclient.close()
-    client.close()
+    # The store opens its own clients: the async ones per event loop (each test has its own).
+    with WeaviateVectorStore(lc_embeddings, fresh_name("StandardRetrievers"),
+                             url=weaviate_server.url, grpc_port=weaviate_server.grpc_port) as store:
+        yield fill(store)
+        store.backend.drop()
 
 
 @pytest.fixture(scope="module", params=["qdrant", "qdrant_edge", "qdrant_server", "weaviate"])

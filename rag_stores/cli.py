@@ -7,7 +7,8 @@ import importlib
 import sys
 
 # Modules that contribute a command group; each defines register_cli(subparsers).
-COMMAND_MODULES = ("embedders.models", "rag_stores.servers.weaviate", "rag_stores.servers.qdrant", "rag_stores.app")
+COMMAND_MODULES = ("embedders.models", "rag_stores.servers.weaviate", "rag_stores.servers.qdrant",
+                   "rag_stores.app", "rag_stores.migrate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,10 +36,8 @@ EXPECTED = {
     "grouped_generation.py": ["  jwst         -> [fake LLM", "grouped: [fake LLM",
                               "Which of these observes in infrared? Answer with its name.: "
                               '[{"text":"The James Webb'],
-    "qdrant_to_weaviate.py": ["read 22 records (384-dim vectors) from Qdrant on disk",
-                              "wrote 22 records to Weaviate at",
-                              "ids, texts and metadata identical: True; largest vector "
-                              "difference: 0.0e+00",
+    "qdrant_to_weaviate.py": ["moved 22 records from Qdrant on disk to Weaviate at",
+                              "verified: True",
                               "on Weaviate: ['mars-rover'",
                               "keyword search now runs on Weaviate's BM25: ['sourdough']"],
 }

@@ -30,7 +30,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -701,18 +701,6 @@ class QdrantBackend(PlanBackend):
             "limit": limit, "offset": offset, "with_payload": True, "with_vectors": with_vectors,
             **self._reads()}
         return [self._record(p) for p in points], offset
-
-    def iter_records(self, filter: Node | Any | None = None, with_vectors: bool = True,
-                     page_size: int = _PAGE) -> Iterator[Record]:
-        """Every record, a page at a time: copies a collection without holding it in memory
-        (core.copy.copy_collection)."""
-        self._run(self._load_info())
-        offset = None
-        while True:
-            records, offset = self._run(self._scroll_page(filter, page_size, offset, with_vectors))
-            yield from records
-            if offset is None:
-                return
 
     def _count(self, node: Node | Any | None) -> Plan:
         yield from self._load_info()

@@ -716,6 +716,25 @@ class WeaviateBackend(PlanBackend):
             after = result.objects[-1].uuid
         return records
 
+    def _scroll_page(self, node: Node | Any | None, limit: int, offset: Any,
+                     with_vectors: bool) -> Plan:
+        """Unfiltered: Weaviate's cursor (`after` the last uuid), any size. Filtered: offsets,
+        which the server serves up to QUERY_MAXIMUM_RESULTS records (an error beyond)."""
+        info = yield from self._load_info()
+        where = yield from self._where(node)
+        if where is MATCH_NONE:
+            return [], None
+        args = {"limit": limit, **self._fetch_args(info, with_vectors)}
+        if where is None:
+            args["after"] = offset
+        else:
+            args.update(filters=where, offset=offset or 0)
+        result = yield "collection", "query.fetch_objects", args
+        records = [self._record(o, info) for o in result.objects]
+        if len(records) < limit:
+            return records, None
+        return records, result.objects[-1].uuid if where is None else (offset or 0) + limit
+
     def _count(self, node: Node | Any | None) -> Plan:
         where = yield from self._where(node)
         if where is MATCH_NONE:

@@ -9,7 +9,7 @@ every sync method and its async twin share every line of logic.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from typing import Any
 
 from .filters import Node
@@ -18,6 +18,11 @@ from .records import Group, Hit, Record
 from .retry import Retrier, RetryPolicy
 
 Plan = Generator[Any, Any, Any]
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 def drive(plan: Plan, call_one: Callable[[Any], Any],
@@ -99,6 +104,11 @@ class PlanBackend:
     def _get(self, ids: Sequence[str], with_vectors: bool) -> Plan: raise NotImplementedError
     def _scroll(self, node: Node | Any | None, limit: int | None,
                 with_vectors: bool) -> Plan: raise NotImplementedError
+    def _scroll_page(self, node: Node | Any | None, limit: int, offset: Any,
+                     with_vectors: bool) -> Plan:
+        """One page of a scroll: (records, the next page's offset or None at the end)."""
+        raise NotImplementedError
+
     def _search(self, query: Query) -> Plan: raise NotImplementedError
     def _search_groups(self, query: Query) -> Plan: raise NotImplementedError
 
@@ -150,6 +160,19 @@ class PlanBackend:
                with_vectors: bool = False) -> list[Record]:
         return self._run(self._scroll(filter, limit, with_vectors))
 
+    def iter_records(self, filter: Node | Any | None = None, batch_size: int = 256,
+                     with_vectors: bool = True) -> Iterator[Record]:
+        """Every record (matching `filter`), read a page of `batch_size` at a time: a stream,
+        never a list of the whole collection."""
+        _check_batch_size(batch_size)
+        offset = None
+        while True:
+            records, offset = self._run(self._scroll_page(filter, batch_size, offset,
+                                                          with_vectors))
+            yield from records
+            if offset is None:
+                return
+
     def search(self, query: Query) -> list[Hit]:
         return self._run(self._search(query))
 
@@ -193,6 +216,18 @@ class PlanBackend:
     async def ascroll(self, filter: Node | Any | None = None, limit: int | None = None,
                       with_vectors: bool = False) -> list[Record]:
         return await self._arun(self._scroll(filter, limit, with_vectors))
+
+    async def aiter_records(self, filter: Node | Any | None = None, batch_size: int = 256,
+                            with_vectors: bool = True) -> AsyncIterator[Record]:
+        _check_batch_size(batch_size)
+        offset = None
+        while True:
+            records, offset = await self._arun(self._scroll_page(filter, batch_size, offset,
+                                                                 with_vectors))
+            for record in records:
+                yield record
+            if offset is None:
+                return
 
     async def asearch(self, query: Query) -> list[Hit]:
         return await self._arun(self._search(query))

@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from .core.backend import Backend
-from .core.filters import Node, from_dict
+from .core.filters import Node, parse_any
 from .core.ids import new_id
 from .core.ingest import apipeline, batched, pipeline
 from .core.query import CollectionNotFoundError, Mode, Query
@@ -36,10 +36,8 @@ def to_document(record: Record) -> Document:
 
 
 def parse_filter(filter: Any) -> Node | Any | None:
-    """LangChain filters: a Mongo-style dict, a core filter tree, or a native engine filter."""
-    if filter is None or (isinstance(filter, dict) and not filter):
-        return None
-    return from_dict(filter) if isinstance(filter, dict) else filter
+    """A Mongo-style dict, LlamaIndex MetadataFilters, a core tree or a native engine filter."""
+    return parse_any(filter)
 
 
 class BackendVectorStore(VectorStore):

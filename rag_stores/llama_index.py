@@ -27,7 +27,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 from .core.backend import Backend
-from .core.filters import DOC_ID, REF_DOC_ID, Field, Node, and_, from_llama
+from .core.filters import DOC_ID, REF_DOC_ID, Field, Node, and_, parse_any
 from .core.query import Mode, Query, UnsupportedError
 from .core.records import Hit, Record, check_record
 
@@ -62,10 +62,10 @@ def to_node(record: Record) -> TextNode:
                     relationships=relationships, embedding=record.vector)
 
 
-def _filter(filters: MetadataFilters | None, doc_ids: list[str] | None = None,
+def _filter(filters: MetadataFilters | dict[str, Any] | None, doc_ids: list[str] | None = None,
             node_ids: list[str] | None = None) -> Node | Any | None:
-    parsed = from_llama(filters) if isinstance(filters, MetadataFilters) else filters
-    return and_(parsed,
+    """MetadataFilters, a LangChain filter dict, a tree or a native filter, within the ids."""
+    return and_(parse_any(filters),
                 Field(REF_DOC_ID, "in", list(doc_ids)) if doc_ids else None,
                 Field(DOC_ID, "in", list(node_ids)) if node_ids else None)
 

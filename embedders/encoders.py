@@ -6,6 +6,7 @@ built with the same settings share one ONNX session instead of loading ten copie
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -59,6 +60,10 @@ def _fastembed_class(kind: str) -> Any:
         from fastembed import TextEmbedding
 
         return TextEmbedding
+    if kind == "rerank":
+        from fastembed.rerank.cross_encoder import TextCrossEncoder
+
+        return TextCrossEncoder
     from fastembed import SparseTextEmbedding
 
     return SparseTextEmbedding
@@ -282,17 +287,95 @@ class SparseEncoder(_Encoder):
     """Sparse text vectors (default: FastEmbed BM25, English stopwords and stemming).
 
     BM25 vectors hold term frequencies only: the collection must apply IDF
-    (Qdrant: `modifier=IDF` on the sparse vector). The seeded folder carries English
-    stopwords only; another `language=` still stems offline but drops no stopwords
-    (pass `stopwords=` to give some).
+    (Qdrant: `modifier=IDF` on the sparse vector). Options of FastEmbed's BM25: `language`
+    (stemmer and stopword list), `stopwords` (a set: your own list; an empty set: none),
+    `disable_stemmer`, `k`, `b`, `avg_len`. The seeded folder carries English stopwords only:
+    another `language=` without `stopwords=` is refused offline rather than silently
+    dropping none (FastEmbed's download brings every language's list).
+
+    `avg_len` (the mean document length of the collection, in tokens after stopwords) sets
+    BM25's length normalisation; FastEmbed's default, 256, is far from most collections
+    (CISI abstracts: 72). Stores fit it to their collection (`embedders.sparse_fit`) unless
+    it is given here.
     """
 
     _kind = "sparse"
 
     def __init__(self, model_name: str = DEFAULT_SPARSE_MODEL, **options: Any) -> None:
-        if model_name.lower() == DEFAULT_SPARSE_MODEL.lower():
+        self.is_bm25 = model_name.lower() == DEFAULT_SPARSE_MODEL.lower()
+        if self.is_bm25:
             options.setdefault("language", "english")
+        # Fitted to the collection by the stores unless given (embedders.sparse_fit).
+        self.avg_len_given = "avg_len" in options
         super().__init__(model_name, **options)
+        if self.is_bm25:
+            self._check_stopwords(options)
+
+    def _check_stopwords(self, options: dict[str, Any]) -> None:
+        bm25 = self.model.model
+        language = bm25.language
+        if options.get("stopwords") is not None or bm25.disable_stemmer:
+            return
+        if not (Path(bm25._model_dir) / f"{language}.txt").is_file() and language != "tamil":
+            raise ValueError(
+                f"no {language} stopword list in {bm25._model_dir} (the seeded folder ships "
+                "English only): pass stopwords={...} (a set; set() for none), or let FastEmbed "
+                "download Qdrant/bm25 with every language's list")
+
+    @property
+    def bm25(self) -> Any:
+        """FastEmbed's Bm25 model (default model only)."""
+        if not self.is_bm25:
+            raise TypeError(f"{self.model_name} is not BM25: it has no tokens or avg_len")
+        return self.model.model
+
+    def analyze(self, text: str) -> list[str]:
+        """The BM25 tokens of a text, as FastEmbed makes them (lowercased, punctuation and
+        stopwords dropped, stemmed): what document lengths and vectors are made of."""
+        from fastembed.sparse.bm25 import remove_non_alphanumeric
+
+        bm25 = self.bm25
+        return list(bm25._stem(bm25.tokenizer.tokenize(remove_non_alphanumeric(_check_text(text)))))
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the tokens and weights; a collection keeps them (sparse_fit) so that
+        every writer indexes alike."""
+        bm25 = self.bm25
+        stopwords = sorted(bm25.stopwords)
+        return {"model": self.model_name, "language": bm25.language,
+                "stemmer": None if bm25.stemmer is None else type(bm25.stemmer).__name__,
+                "stopwords": len(stopwords),
+                "stopwords_sha1": hashlib.sha1("\n".join(stopwords).encode()).hexdigest()[:12],
+                "k": float(bm25.k), "b": float(bm25.b)}
+
+    def vector_of(self, tokens: Sequence[str], avg_len: float) -> SparseVector:
+        """The BM25 document vector of analysed tokens with this avg_len (FastEmbed's formula:
+        tf * (k + 1) / (tf + k * (1 - b + b * len / avg_len)), token ids by mmh3)."""
+        bm25 = self.bm25
+        counts: dict[str, int] = {}
+        for token in tokens:
+            counts[token] = counts.get(token, 0) + 1
+        norm = bm25.k * (1 - bm25.b + bm25.b * len(tokens) / avg_len)
+        weights: dict[int, float] = {}
+        for token, tf in counts.items():
+            weights[int(bm25.compute_token_id(token))] = tf * (bm25.k + 1) / (tf + norm)
+        return SparseVector(indices=list(weights), values=list(weights.values()))
+
+    def embed_documents_with_avg_len(self, texts: Iterable[str],
+                                     avg_len: float) -> list[SparseVector]:
+        """Document vectors for another avg_len than the model's (the shared model is left
+        as it is)."""
+        if avg_len <= 0:
+            raise ValueError(f"avg_len must be > 0, got {avg_len}")
+        return [self.vector_of(self.analyze(t), avg_len) for t in _checked_texts(texts)]
+
+    def for_collection(self, backend: Any) -> Any:
+        """This encoder with avg_len fitted to `backend`'s collection (embedders.sparse_fit),
+        or itself where that does not apply (not BM25, avg_len given, or an engine with its
+        own BM25)."""
+        from .sparse_fit import fitted
+
+        return fitted(self, backend)
 
     def embed_documents_iter(self, texts: Iterable[str]) -> Iterator[SparseVector]:
         for embedding in self._passages(texts):

@@ -120,3 +120,8 @@ class FastEmbedSparse:
 
     async def aembed_query(self, text: str) -> SparseVector:
         return await run_in_executor(None, self.embed_query, text)
+
+    def for_collection(self, backend: Any) -> Any:
+        """Fitted to `backend`'s collection (avg_len: embedders.sparse_fit), else itself."""
+        fitted = self.encoder.for_collection(backend)
+        return self if fitted is self.encoder else FastEmbedSparse(encoder=fitted)

@@ -69,6 +69,8 @@ class BackendVectorStore(VectorStore):
             from embedders import SparseEncoder
 
             sparse_embedding = SparseEncoder()
+        if hasattr(sparse_embedding, "for_collection"):  # BM25 avg_len of this collection
+            sparse_embedding = sparse_embedding.for_collection(backend)
         self.sparse_embedding = sparse_embedding if not self._builtin_bm25 else None
         self._sparse = wants_sparse
         self._dim = dim

@@ -89,6 +89,8 @@ class BackendLlamaStore(BasePydanticVectorStore):
             from embedders import SparseEncoder
 
             sparse_encoder = SparseEncoder()
+        if hasattr(sparse_encoder, "for_collection"):  # BM25 avg_len of this collection
+            sparse_encoder = sparse_encoder.for_collection(backend)
         self._sparse_encoder = sparse_encoder
 
     @property

@@ -15,13 +15,15 @@ the engine's raw score under `score_key` ("score"), replacing a stored value of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
     CallbackManagerForRetrieverRun,
+    Callbacks,
 )
-from langchain_core.documents import Document
+from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
@@ -31,9 +33,11 @@ from rag_stores.core.records import Group, Hit
 from rag_stores.langchain import BackendVectorStore, parse_filter, to_document
 
 from . import strategies as s
+from .rerank import Reranker, scores_of
 
 __all__ = ["HybridRetriever", "BM25Retriever", "MMRRetriever", "RecommendRetriever",
-           "DiscoverRetriever", "GroupedRetriever", "SEARCH_TYPES"]
+           "DiscoverRetriever", "GroupedRetriever", "RerankCompressor", "Reranker",
+           "SEARCH_TYPES"]
 
 
 class StoreEngine:
@@ -109,6 +113,8 @@ class StrategyRetriever(BaseRetriever):
         """A copy with some fields changed (what `invoke(query, **options)` uses)."""
         if not options:
             return self
+        if "prefetch_k" in options and "prefetch_limit" in type(self).model_fields:
+            options["prefetch_limit"] = options.pop("prefetch_k")  # the older name
         allowed = set(type(self).model_fields) - {"vectorstore", "tags", "metadata"}
         unknown = sorted(set(options) - allowed)
         if unknown:
@@ -139,21 +145,42 @@ class StrategyRetriever(BaseRetriever):
         return [r._document(h) for h in hits]
 
 
-class HybridRetriever(StrategyRetriever):
-    """Dense + BM25 fused by the engine (Qdrant prefetch + fusion, Weaviate hybrid).
+def _older_prefetch_name(data: Any) -> Any:
+    """`prefetch_k=` is the older name of `prefetch_limit=`."""
+    if isinstance(data, dict) and "prefetch_k" in data:
+        data = dict(data)
+        if "prefetch_limit" in data and data["prefetch_limit"] != data["prefetch_k"]:
+            raise ValueError("give prefetch_limit or prefetch_k (the same setting), not both")
+        data["prefetch_limit"] = data.pop("prefetch_k")
+    return data
 
-    `alpha`: dense weight (1 = dense only, 0 = keywords only; None = the fusion's default:
-    0.9 for "rrf", equal weights for "dbsf"), `fusion`: "rrf" or "dbsf" (Weaviate also
-    "ranked", "relative_score"), `prefetch_k`: candidates per branch (Qdrant),
-    `query_properties`: the keyword fields, e.g. ["text", "title^2"] (Weaviate
-    `searchable_keys`; None = the text). See `retrievers.strategies` for how the engines differ.
+
+class HybridRetriever(StrategyRetriever):
+    """Dense + BM25, fused (formulas: `rag_stores.core.fusion`; engines: `retrievers.strategies`).
+
+    `fusion`: "dbsf" (default), "rrf" (alias "ranked") or "convex" (alias "relative_score");
+    `alpha`: dense weight (1 = dense only, 0 = keywords only; None = the fusion's measured
+    default, `strategies.DEFAULT_ALPHAS`); `rrf_k`: the RRF constant (None = 60);
+    `prefetch_limit` (older name `prefetch_k`): candidates per leg (default 200; None = the
+    engine's own depth); `query_properties`: the keyword fields, e.g. ["text", "title^2"]
+    (Weaviate `searchable_keys`; None = the text); `reranker` (a `retrievers.rerank.Reranker`
+    or a callable (query, texts) -> scores) reorders the best `rerank_candidates` hits.
     """
 
-    _settings = ("alpha", "fusion", "prefetch_k", "query_properties")
+    _settings = ("alpha", "fusion", "prefetch_limit", "rrf_k", "query_properties", "reranker",
+                 "rerank_candidates")
     alpha: float | None = None
     fusion: Fusion = s.DEFAULT_FUSION
-    prefetch_k: int | None = s.DEFAULT_PREFETCH_K
+    prefetch_limit: int | None = s.DEFAULT_PREFETCH_LIMIT
+    rrf_k: int | None = None
     query_properties: list[str] | None = None
+    reranker: Any = None
+    rerank_candidates: int = s.DEFAULT_RERANK_CANDIDATES
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_names(cls, data: Any) -> Any:
+        return _older_prefetch_name(data)
 
     def _make(self, **settings: Any) -> s.Strategy:
         return s.Hybrid(**settings)
@@ -164,10 +191,12 @@ class BM25Retriever(StrategyRetriever):
     `query_properties` chooses the fields, e.g. ["text", "title^2"] (Weaviate
     `searchable_keys`; None = the text)."""
 
-    _settings = ("operator", "fetch_k", "query_properties")
+    _settings = ("operator", "fetch_k", "query_properties", "reranker", "rerank_candidates")
     operator: s.Operator = "or"
     fetch_k: int = 100
     query_properties: list[str] | None = None
+    reranker: Any = None
+    rerank_candidates: int = s.DEFAULT_RERANK_CANDIDATES
 
     def _make(self, **settings: Any) -> s.Strategy:
         return s.BM25(**settings)
@@ -221,8 +250,8 @@ class DiscoverRetriever(StrategyRetriever):
 class GroupedRetriever(StrategyRetriever):
     """The best `k` groups of hits sharing the metadata value `group_by` (e.g. the source
     document), `group_size` hits each, returned group after group. `search_type`:
-    "similarity", "bm25" or "hybrid" (with `alpha`, `fusion`, `prefetch_k`). Records
-    without the field are left out."""
+    "similarity", "bm25" or "hybrid" (with `alpha`, `fusion`, `prefetch_limit`, `rrf_k`).
+    Records without the field are left out."""
 
     _settings = ("group_by", "group_size", "fetch_k")
     group_by: str
@@ -232,14 +261,20 @@ class GroupedRetriever(StrategyRetriever):
     search_type: s.GroupSearch = "similarity"
     alpha: float | None = None
     fusion: Fusion = s.DEFAULT_FUSION
-    prefetch_k: int | None = s.DEFAULT_PREFETCH_K
+    prefetch_limit: int | None = s.DEFAULT_PREFETCH_LIMIT
+    rrf_k: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_names(cls, data: Any) -> Any:
+        return _older_prefetch_name(data)
 
     def _make(self, **settings: Any) -> s.Strategy:
-        hybrid = sorted({"alpha", "fusion", "prefetch_k"} & self.model_fields_set)
+        hybrid = sorted({"alpha", "fusion", "prefetch_limit", "rrf_k"} & self.model_fields_set)
         if hybrid and self.search_type != "hybrid":
             raise ValueError(f"{hybrid} apply to search_type='hybrid' only")
         inner = s.search_strategy(self.search_type, alpha=self.alpha, fusion=self.fusion,
-                                  prefetch_k=self.prefetch_k)
+                                  prefetch_limit=self.prefetch_limit, rrf_k=self.rrf_k)
         return s.Grouped(search=inner, **settings)
 
     def _grouped(self) -> s.Grouped:
@@ -268,3 +303,47 @@ SEARCH_TYPES: dict[str, type[StrategyRetriever]] = {
     "discover": DiscoverRetriever,
     "grouped": GroupedRetriever,
 }
+
+
+class RerankCompressor(BaseDocumentCompressor):
+    """A LangChain document compressor that reorders documents by a reranker.
+
+        ContextualCompressionRetriever(base_compressor=RerankCompressor(reranker=r, top_n=4),
+                                       base_retriever=store.as_retriever(search_kwargs={"k": 50}))
+
+    `reranker`: a `retrievers.rerank.Reranker` (a FastEmbed cross-encoder) or any callable
+    (query, texts) -> scores; keeps the best `top_n` (None: all), each a copy whose metadata
+    holds the reranker's score under `score_key` ("rerank_score").
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    reranker: Any
+    top_n: int | None = 4
+    score_key: str = "rerank_score"
+
+    @model_validator(mode="after")
+    def _validate(self) -> RerankCompressor:
+        if not (callable(self.reranker) or hasattr(self.reranker, "score")):
+            raise ValueError("reranker must be a Reranker or a callable (query, texts) -> scores")
+        if self.top_n is not None and self.top_n < 1:
+            raise ValueError(f"top_n must be >= 1 or None, got {self.top_n}")
+        return self
+
+    def compress_documents(self, documents: Sequence[Document], query: str,
+                           callbacks: Callbacks | None = None) -> Sequence[Document]:
+        docs = list(documents)
+        if not docs:
+            return []
+        scores = scores_of(self.reranker, query, [d.page_content for d in docs])
+        order = sorted(range(len(docs)), key=lambda i: -scores[i])[:self.top_n]
+        return [Document(id=docs[i].id, page_content=docs[i].page_content,
+                         metadata={**docs[i].metadata, self.score_key: scores[i]})
+                for i in order]
+
+    async def acompress_documents(self, documents: Sequence[Document], query: str,
+                                  callbacks: Callbacks | None = None) -> Sequence[Document]:
+        import asyncio
+
+        return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)
+

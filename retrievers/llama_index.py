@@ -16,7 +16,8 @@ from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
 
 from embedders.sparse import SparseVector
@@ -26,9 +27,10 @@ from rag_stores.core.records import Group, Hit
 from rag_stores.llama_index import BackendLlamaStore, to_node
 
 from . import strategies as s
+from .rerank import Reranker, scores_of
 
 __all__ = ["HybridRetriever", "BM25Retriever", "MMRRetriever", "RecommendRetriever",
-           "DiscoverRetriever", "GroupedRetriever"]
+           "DiscoverRetriever", "GroupedRetriever", "RerankPostprocessor", "Reranker"]
 
 
 class StoreEngine:
@@ -143,9 +145,12 @@ def _checked(cls: type[s.Strategy], settings: dict[str, Any]) -> s.Strategy:
 
 
 class HybridRetriever(StrategyRetriever):
-    """Dense + BM25 fused by the engine: `alpha` (dense weight; None = the fusion's default),
-    `fusion` ("rrf", "dbsf"; Weaviate also "ranked", "relative_score"), `prefetch_k`,
-    `query_properties` (keyword fields, e.g. ["text", "title^2"]; Weaviate searchable_keys)."""
+    """Dense + BM25, fused: `fusion` ("dbsf" default, "rrf", "convex"; aliases "ranked",
+    "relative_score"), `alpha` (dense weight; None = the fusion's measured default), `rrf_k`
+    (RRF constant, None = 60), `prefetch_limit` (older name `prefetch_k`: candidates per leg,
+    default 200), `query_properties` (keyword fields, e.g. ["text", "title^2"]; Weaviate
+    searchable_keys), `reranker` / `rerank_candidates` (a second stage). Formulas:
+    `rag_stores.core.fusion`."""
 
     def _make(self, **settings: Any) -> s.Strategy:
         return _checked(s.Hybrid, settings)
@@ -153,7 +158,8 @@ class HybridRetriever(StrategyRetriever):
 
 class BM25Retriever(StrategyRetriever):
     """The engine's BM25: `operator` ("or", "and"), `fetch_k` (candidates for "and" on Qdrant),
-    `query_properties` (fields, e.g. ["text", "title^2"]; Weaviate searchable_keys)."""
+    `query_properties` (fields, e.g. ["text", "title^2"]; Weaviate searchable_keys),
+    `reranker` / `rerank_candidates` (a second stage)."""
 
     def _make(self, **settings: Any) -> s.Strategy:
         return _checked(s.BM25, settings)
@@ -184,12 +190,13 @@ class DiscoverRetriever(StrategyRetriever):
 
 class GroupedRetriever(StrategyRetriever):
     """`group_by` (metadata key), `group_size`; `similarity_top_k` = number of groups;
-    `search_type` ("similarity", "bm25", "hybrid") with `alpha`, `fusion`, `prefetch_k`."""
+    `search_type` ("similarity", "bm25", "hybrid") with `alpha`, `fusion`, `prefetch_limit`
+    (or `prefetch_k`), `rrf_k`."""
 
     def _make(self, **settings: Any) -> s.Strategy:
         search_type = settings.pop("search_type", "similarity")
-        hybrid = {key: settings.pop(key) for key in ("alpha", "fusion", "prefetch_k")
-                  if key in settings}
+        hybrid = {key: settings.pop(key) for key in ("alpha", "fusion", "prefetch_limit",
+                                                     "prefetch_k", "rrf_k") if key in settings}
         if hybrid and search_type != "hybrid":
             raise TypeError(f"{sorted(hybrid)} apply to search_type='hybrid' only")
         return _checked(s.Grouped, {**settings,
@@ -208,3 +215,43 @@ class GroupedRetriever(StrategyRetriever):
         assert isinstance(self.strategy, s.Grouped)
         groups = await s.arun(self.strategy.groups(bundle.query_str), self._engine(bundle))
         return [(g.key, self._nodes(g.hits)) for g in groups]
+
+
+class RerankPostprocessor(BaseNodePostprocessor):
+    """A LlamaIndex node postprocessor that reorders nodes by a reranker.
+
+        index.as_query_engine(similarity_top_k=50,
+                              node_postprocessors=[RerankPostprocessor(reranker=r, top_n=4)])
+
+    `reranker`: a `retrievers.rerank.Reranker` (a FastEmbed cross-encoder) or any callable
+    (query, texts) -> scores; keeps the best `top_n` (None: all), each scored by the reranker.
+    Texts are the nodes' content (`metadata_mode`, default MetadataMode.NONE: the text).
+    """
+
+    reranker: Any
+    top_n: int | None = 4
+    metadata_mode: MetadataMode = MetadataMode.NONE
+
+    def __init__(self, reranker: Any, top_n: int | None = 4,
+                 metadata_mode: MetadataMode = MetadataMode.NONE, **kwargs: Any) -> None:
+        if not (callable(reranker) or hasattr(reranker, "score")):
+            raise ValueError("reranker must be a Reranker or a callable (query, texts) -> scores")
+        if top_n is not None and top_n < 1:
+            raise ValueError(f"top_n must be >= 1 or None, got {top_n}")
+        super().__init__(reranker=reranker, top_n=top_n,  # type: ignore[call-arg]
+                         metadata_mode=metadata_mode, **kwargs)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RerankPostprocessor"
+
+    def _postprocess_nodes(self, nodes: list[NodeWithScore],
+                           query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+        if query_bundle is None:
+            raise ValueError("reranking needs the query (a QueryBundle)")
+        if not nodes:
+            return []
+        texts = [n.node.get_content(metadata_mode=self.metadata_mode) for n in nodes]
+        scores = scores_of(self.reranker, query_bundle.query_str, texts)
+        order = sorted(range(len(nodes)), key=lambda i: -scores[i])[:self.top_n]
+        return [NodeWithScore(node=nodes[i].node, score=scores[i]) for i in order]

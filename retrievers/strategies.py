@@ -8,16 +8,21 @@ yields the steps it needs, `("dense", text)`, `("sparse", text)`, `("search", Qu
 LlamaIndex faces only supply such an engine (their store + their embedding model), so
 every strategy behaves the same in both frameworks and on both backends.
 
-Settings mean the same on both engines, as far as the engines allow:
-- hybrid `alpha` is the weight of the dense branch (1 = dense only, 0 = keywords only);
-  None (the default) means the fusion's default: DEFAULT_ALPHA for "rrf", equal weights
-  for "dbsf". `fusion="rrf"` is Qdrant's weighted RRF / Weaviate's rankedFusion, and
-  `"dbsf"` is Qdrant's DBSF / Weaviate's relativeScoreFusion. Both engines give the dense
-  branch weight alpha and the keyword branch 1 - alpha, but their formulas differ: Weaviate
-  scores a hit at (0-based) rank r with w / (r + 60), Qdrant with 1 / ((r + 1) / w + 1), so
-  the same alpha leans less far on Qdrant. Qdrant weighs RRF only: alpha with "dbsf" is
-  refused there. `prefetch_k` is the candidate count of each branch (Qdrant prefetch;
-  Weaviate sizes its branches itself).
+Settings mean the same on both engines (the formulas: `rag_stores.core.fusion`):
+- hybrid `fusion`: "rrf" (reciprocal rank fusion, constant `rrf_k`, default 60), "dbsf"
+  (distribution-based score fusion) or "convex" (min-max normalised scores, Weaviate's
+  relativeScoreFusion); "ranked" and "relative_score" are the Weaviate names of the first
+  and the last. `alpha` is the weight of the dense leg, 1 - alpha that of the keyword leg
+  (1 = dense only, 0 = keywords only; None = the fusion's measured default, DEFAULT_ALPHAS).
+  `prefetch_limit` (alias `prefetch_k`) is how many candidates each leg contributes
+  (default DEFAULT_PREFETCH_LIMIT, at least k; None = the engine's own depth). Qdrant fuses
+  server-side (per-leg fusion + a formula query), except "convex" and on Qdrant Edge;
+  Weaviate's `hybrid` fuses "rrf" with rrf_k 60 and "convex" when prefetch_limit is None;
+  everything else is fused client-side by the backend (both legs fetched, then
+  `core.fusion.fuse`), with the same results.
+- `reranker` (Dense, BM25, Hybrid): a second stage over the best `rerank_candidates` hits,
+  a `retrievers.rerank.Reranker` or any callable (query, texts) -> scores; hits come back in
+  the reranker's order with its score.
 - BM25 is the engine's: Qdrant scores FastEmbed BM25 sparse vectors (English stopwords
   and stemming) with IDF; Weaviate uses its own BM25 index (no stemming). `operator="and"`
   needs every query term in a hit: Weaviate applies it in the index; on Qdrant it is
@@ -29,10 +34,10 @@ Settings mean the same on both engines, as far as the engines allow:
 - `score_threshold` compares with the engine's raw score (README: Scores): for hybrid
   that is the fused score, whose scale depends on the engine and the fusion.
 
-Defaults (DEFAULT_FUSION, DEFAULT_ALPHA) were chosen on CISI with
-benchmarks/bench_quality.py: weighted RRF at alpha 0.9 is the one setting of the sweep at
-least as good as dense search on both engines (nDCG@10: Qdrant 0.419 vs dense 0.418,
-Weaviate 0.446 vs 0.418; BM25 alone 0.289 / 0.340), with better recall@100 than dense.
+Defaults (DEFAULT_FUSION, DEFAULT_ALPHAS, DEFAULT_PREFETCH_LIMIT, DEFAULT_RRF_K) were
+chosen with benchmarks/bench_quality.py on one half of CISI's judged queries (the tuning
+half) and checked on the other (the held-out half); the figures are in the README
+(Benchmarks) and in `DEFAULTS_MEASURED` below.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from embedders.sparse import SparseVector
+from rag_stores.core.fusion import DEFAULT_RRF_K, FUSION_ALIASES, canonical
 from rag_stores.core.plans import adrive, drive
 from rag_stores.core.query import (
     Example,
@@ -72,12 +78,16 @@ async def aencode_sparse(encoder: Any, text: str) -> SparseVector | None:
     return await asyncio.to_thread(encoder.embed_query, text)
 
 
-# Hybrid defaults, chosen on the CISI benchmark (see the module docstring).
-DEFAULT_FUSION: Fusion = "rrf"
-DEFAULT_ALPHA = 0.9  # the dense weight when alpha is None and the fusion is rank-based
-DEFAULT_PREFETCH_K: int | None = None  # the backend's own: 2 * max(k, 20) per branch
+# Hybrid defaults, chosen on the tuning half of CISI (see the module docstring).
+DEFAULT_FUSION: Fusion = "dbsf"
+# The dense weight when alpha is None, per fusion (each the best of its sweep, tuning half).
+DEFAULT_ALPHAS: dict[str, float] = {"rrf": 0.8, "dbsf": 0.7, "convex": 0.7}
+DEFAULT_ALPHA = DEFAULT_ALPHAS[DEFAULT_FUSION]
+DEFAULT_PREFETCH_LIMIT: int | None = 200  # candidates per leg (None: the engine's own)
+DEFAULT_PREFETCH_K = DEFAULT_PREFETCH_LIMIT  # the older name
+DEFAULT_RERANK_CANDIDATES = 50
 
-FUSIONS = ("rrf", "dbsf", "ranked", "relative_score")
+FUSIONS = tuple(FUSION_ALIASES)
 STRATEGIES = ("average_vector", "best_score", "sum_scores")
 
 
@@ -153,7 +163,55 @@ class Strategy:
 
 
 @dataclass
-class Dense(Strategy):
+class Rerankable(Strategy):
+    """A strategy whose hits a second stage may reorder (`reranker`, `rerank_candidates`).
+
+    With a reranker, the engine is asked for max(k, rerank_candidates) hits, the reranker
+    scores (query, text) pairs, and the best k by its score come back, each carrying it as
+    `Hit.score` (the engine's score moves to `extra["retrieval_score"]`). A reranker is a
+    `retrievers.rerank.Reranker` or any callable (query, texts) -> scores (higher = better).
+    """
+
+    reranker: Any = None
+    rerank_candidates: int = DEFAULT_RERANK_CANDIDATES
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.reranker is None or callable(self.reranker)
+               or hasattr(self.reranker, "score"),
+               f"reranker must be a callable (query, texts) -> scores or a Reranker, got "
+               f"{type(self.reranker).__name__}")
+        _check(isinstance(self.rerank_candidates, int) and self.rerank_candidates >= 1,
+               f"rerank_candidates must be an int >= 1, got {self.rerank_candidates!r}")
+
+    def plan(self, text: str) -> Plan:
+        query = yield from self.build(text)
+        if self.reranker is None:
+            return (yield from self.fetch(query))
+        k = query.k
+        query.k = max(k, self.rerank_candidates)
+        hits = yield from self.fetch(query)
+        return rerank_hits(self.reranker, text, hits, k)
+
+
+def rerank_hits(reranker: Any, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
+    """Hits reordered by the reranker's scores (stable for ties), the best k of them."""
+    from .rerank import scores_of
+
+    if not hits:
+        return []
+    scores = scores_of(reranker, query, [h.record.text for h in hits])
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    out = []
+    for i in order[:k]:
+        hit = hits[i]
+        out.append(Hit(hit.record, scores[i], {**hit.extra, "retrieval_score": hit.score,
+                                               "retrieval_rank": i}))
+    return out
+
+
+@dataclass
+class Dense(Rerankable):
     """Nearest neighbours of the query's dense vector."""
 
     def build(self, text: str) -> Plan:
@@ -162,7 +220,7 @@ class Dense(Strategy):
 
 
 @dataclass
-class BM25(Strategy):
+class BM25(Rerankable):
     """Keyword search with the engine's BM25 (module docstring: `operator`, `query_properties`)."""
 
     operator: Operator = "or"
@@ -200,37 +258,71 @@ class BM25(Strategy):
         return kept
 
 
+_UNSET: Any = object()
+
+
 @dataclass
-class Hybrid(Strategy):
-    """Dense + BM25, fused by the engine (alpha None: the fusion's default weighting)."""
+class Hybrid(Rerankable):
+    """Dense + BM25, fused (module docstring; formulas in `rag_stores.core.fusion`).
+
+    `fusion` "rrf" / "dbsf" / "convex", `alpha` the dense weight (None: DEFAULT_ALPHAS of
+    the fusion), `rrf_k` the RRF constant (None: 60; "rrf" only), `prefetch_limit` the
+    candidates per leg (`prefetch_k` is the same setting under its older name).
+    """
 
     alpha: float | None = None
     fusion: Fusion = DEFAULT_FUSION
-    prefetch_k: int | None = DEFAULT_PREFETCH_K
+    prefetch_limit: int | None = DEFAULT_PREFETCH_LIMIT
     query_properties: list[str] | None = None
+    rrf_k: int | None = None
+    prefetch_k: Any = _UNSET
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.alpha is None or 0.0 <= self.alpha <= 1.0,
+        if self.prefetch_k is not _UNSET:  # the older name of prefetch_limit
+            _check(self.prefetch_limit in (DEFAULT_PREFETCH_LIMIT, self.prefetch_k),
+                   "give prefetch_limit or prefetch_k (the same setting), not both")
+            self.prefetch_limit = self.prefetch_k
+        self.prefetch_k = _UNSET
+        _check(self.alpha is None or (isinstance(self.alpha, int | float)
+                                      and 0.0 <= self.alpha <= 1.0),
                f"alpha must be in [0, 1] or None, got {self.alpha!r}")
         _check(self.fusion in FUSIONS, f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        _check(self.prefetch_k is None or self.prefetch_k >= 1,
-               f"prefetch_k must be >= 1, got {self.prefetch_k}")
+        _check(self.prefetch_limit is None or (isinstance(self.prefetch_limit, int)
+                                               and self.prefetch_limit >= 1),
+               f"prefetch_limit must be an int >= 1 or None, got {self.prefetch_limit!r}")
+        _check(self.rrf_k is None or (isinstance(self.rrf_k, int) and self.rrf_k >= 1),
+               f"rrf_k must be an int >= 1 or None, got {self.rrf_k!r}")
+        _check(self.rrf_k is None or canonical(self.fusion) == "rrf",
+               f"rrf_k is the constant of fusion='rrf', not of {self.fusion!r}")
         check_query_properties(self.query_properties)
+
+    def with_options(self, **options: Any) -> Any:
+        if "prefetch_k" in options:  # the older name
+            options["prefetch_limit"] = options.pop("prefetch_k")
+        return super().with_options(**options)
 
     def build(self, text: str) -> Plan:
         vector = yield "dense", text
         sparse = yield "sparse", text
         return Query(mode="hybrid", vector=vector, sparse=sparse, text=text,
-                     alpha=self.effective_alpha, fusion=self.fusion, prefetch_k=self.prefetch_k,
+                     alpha=self.effective_alpha, fusion=self.fusion,
+                     prefetch_k=self.prefetch_limit, rrf_k=self.effective_rrf_k,
                      query_properties=self.query_properties, **self._base())
 
     @property
-    def effective_alpha(self) -> float | None:
-        """The dense weight sent: alpha, or DEFAULT_ALPHA for rank fusions, None (equal) else."""
+    def effective_alpha(self) -> float:
+        """The dense weight sent: alpha, or the fusion's DEFAULT_ALPHAS entry."""
         if self.alpha is not None:
-            return self.alpha
-        return DEFAULT_ALPHA if self.fusion in ("rrf", "ranked") else None
+            return float(self.alpha)
+        return DEFAULT_ALPHAS[canonical(self.fusion)]
+
+    @property
+    def effective_rrf_k(self) -> int | None:
+        """The RRF constant sent (DEFAULT_RRF_K for "rrf"; None for the other fusions)."""
+        if canonical(self.fusion) != "rrf":
+            return None
+        return DEFAULT_RRF_K if self.rrf_k is None else self.rrf_k
 
 
 @dataclass

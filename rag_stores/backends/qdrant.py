@@ -24,6 +24,7 @@ temporary shard folder: ~0.2 s and 64 MB of write-ahead log to open, for small s
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import json
@@ -39,6 +40,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..core.filters import FilterError, Node
+from ..core.fusion import DEFAULT_RRF_K, canonical, fuse, leg_depth, weights, window
 from ..core.ids import to_point_id
 from ..core.loops import PerLoop
 from ..core.plans import Plan, PlanBackend
@@ -504,6 +506,28 @@ class QdrantBackend(PlanBackend):
 
         return key_path(key, self.metadata_key)
 
+    # --- collection metadata (embedders.sparse_fit keeps BM25 statistics there) ---------
+    def _get_metadata(self) -> Plan:
+        described = yield "get_collection", {"collection_name": self.collection_name}
+        return dict(getattr(described.config, "metadata", None) or {})
+
+    def _set_metadata(self, values: dict[str, Any]) -> Plan:
+        yield "update_collection", {"collection_name": self.collection_name, "metadata": values}
+
+    def collection_metadata(self) -> dict[str, Any]:
+        """The collection's metadata (Qdrant's `metadata=`; Edge: a file beside the shard)."""
+        return dict(self._run(self._get_metadata()))
+
+    async def acollection_metadata(self) -> dict[str, Any]:
+        return dict(await self._arun(self._get_metadata()))
+
+    def update_collection_metadata(self, values: dict[str, Any]) -> None:
+        """Set metadata keys (others are kept)."""
+        self._run(self._set_metadata(values))
+
+    async def aupdate_collection_metadata(self, values: dict[str, Any]) -> None:
+        await self._arun(self._set_metadata(values))
+
     def create_payload_index(self, key: str, schema: str = "keyword") -> None:
         """Index a metadata field (Qdrant servers in strict mode refuse unindexed filters)."""
         self.payload_indexes[key] = schema
@@ -747,15 +771,15 @@ class QdrantBackend(PlanBackend):
                         using=self.sparse_vector_name)
         elif mode == "hybrid":
             assert query.sparse is not None
-            branch_k = query.prefetch_k or max(query.k + query.offset, 20) * 2
-            args["prefetch"] = [
+            branch_k = leg_depth(query.prefetch_k, query.k, query.offset)
+            legs = [
                 models.Prefetch(query=list(query.vector or []), using=using, limit=branch_k,
                                 filter=flt, params=self._search_params()),
                 models.Prefetch(query=models.SparseVector(indices=list(query.sparse.indices),
                                                           values=list(query.sparse.values)),
                                 using=self.sparse_vector_name, limit=branch_k, filter=flt),
             ]
-            args["query"] = self._fusion(query)
+            args["prefetch"], args["query"] = self._fusion(query, legs, branch_k)
         elif mode == "mmr":
             args.update(query=models.NearestQuery(
                 nearest=list(query.vector or []),
@@ -790,21 +814,47 @@ class QdrantBackend(PlanBackend):
             return None
         return models.SearchParams(exact=self.exact, hnsw_ef=self.hnsw_ef)
 
-    def _fusion(self, query: Query) -> Any:
-        if query.fusion not in _FUSION:
-            raise UnsupportedError(f"fusion {query.fusion!r} is not a Qdrant fusion; use 'rrf' or 'dbsf'")
-        if query.alpha is None:
-            return models.FusionQuery(fusion=_FUSION[query.fusion])
-        if query.fusion != "rrf":
-            raise UnsupportedError("Qdrant weighs hybrid branches (alpha) with RRF only; "
-                                   "use fusion='rrf' with alpha, or dbsf without it")
-        # alpha = weight of the dense branch, as in Weaviate; RRF weights per prefetch.
-        return models.RrfQuery(rrf=models.Rrf(weights=[query.alpha, 1.0 - query.alpha]))
+    def _client_fusion(self, query: Query) -> bool:
+        """Hybrid fused here rather than by the engine (core.fusion): "convex" (Qdrant has no
+        min-max fusion) and Qdrant Edge (no formula queries)."""
+        return query.mode == "hybrid" and (canonical(query.fusion) == "convex"
+                                           or self._edge is not None)
+
+    def _fusion(self, query: Query, legs: list[models.Prefetch], depth: int) -> tuple[Any, Any]:
+        """(prefetch, query) of a server-side fusion, weighted as core.fusion defines it: each
+        leg fused alone (RRF with k, or DBSF: that leg's normalised scores), then a formula
+        sums alpha * $score[0] + (1 - alpha) * $score[1] (a hit missing from a leg adds 0)."""
+        fusion = canonical(query.fusion)
+        if fusion not in _FUSION:
+            raise UnsupportedError(f"fusion {query.fusion!r} runs client-side on Qdrant")
+        inner: Any = (models.RrfQuery(rrf=models.Rrf(k=query.rrf_k or DEFAULT_RRF_K))
+                      if fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
+        dense_w, keyword_w = weights(query.alpha)
+        prefetch = [models.Prefetch(prefetch=[leg], query=inner, limit=depth) for leg in legs]
+        formula = models.FormulaQuery(
+            formula=models.SumExpression(sum=[
+                models.MultExpression(mult=[dense_w, "$score[0]"]),
+                models.MultExpression(mult=[keyword_w, "$score[1]"])]),
+            defaults={"$score[0]": 0.0, "$score[1]": 0.0})
+        return prefetch, formula
+
+    def _fused_here(self, query: Query, info: Info) -> Plan:
+        """A hybrid search fused client-side: both legs fetched, `core.fusion.fuse`."""
+        depth = leg_depth(query.prefetch_k, query.k, query.offset)
+        legs = []
+        for mode in ("dense", "sparse"):
+            leg = dataclasses.replace(query, mode=mode, k=depth, offset=0, score_threshold=None)
+            result = yield "query_points", self._query_args(leg, info)
+            legs.append([self._hit(p, info) for p in result.points])
+        fused = fuse(legs[0], legs[1], fusion=query.fusion, alpha=query.alpha, rrf_k=query.rrf_k)
+        return window(fused, query.k, query.offset, query.score_threshold)
 
     def _search(self, query: Query) -> Plan:
         if query.group_by is not None:
             raise ValueError("grouped queries go through search_groups")
         info = yield from self._load_info()
+        if self._client_fusion(query):
+            return (yield from self._fused_here(query, info))
         result = yield "query_points", self._query_args(query, info)
         return [self._hit(p, info) for p in result.points]
 
@@ -812,6 +862,9 @@ class QdrantBackend(PlanBackend):
         if query.group_by is None:
             raise ValueError("search_groups needs query.group_by")
         info = yield from self._load_info()
+        if self._client_fusion(query):  # retrievers.Grouped then groups the fused hits
+            raise UnsupportedError("Qdrant cannot group a hybrid search fused client-side "
+                                   f"(fusion {query.fusion!r}{' on Qdrant Edge' if self._edge else ''})")
         args = self._query_args(query, info)
         args.pop("offset")
         args.update(group_by=self._field(query.group_by), group_size=query.group_size)

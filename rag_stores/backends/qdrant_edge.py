@@ -52,6 +52,7 @@ HNSW_EF = 256
 # Qdrant's default RRF constant (qdrant-client's fusion.DEFAULT_RANKING_CONSTANT_K, the server's).
 RRF_K = 2
 _CONFIG = "edge_config.json"
+_METADATA = "rag_stores_metadata.json"  # collection metadata (update_collection)
 _DISTANCES = {models.Distance.COSINE: qe.Distance.Cosine, models.Distance.DOT: qe.Distance.Dot,
               models.Distance.EUCLID: qe.Distance.Euclid,
               models.Distance.MANHATTAN: qe.Distance.Manhattan}
@@ -221,7 +222,32 @@ class EdgeClient:
         return models.CollectionInfo.model_construct(
             status=models.CollectionStatus.GREEN, points_count=info.points_count,
             indexed_vectors_count=info.indexed_vectors_count, segments_count=info.segments_count,
-            config=models.CollectionConfig.model_construct(params=params), payload_schema={})
+            config=models.CollectionConfig.model_construct(
+                params=params, metadata=self._metadata(collection_name)), payload_schema={})
+
+    def _metadata(self, name: str) -> dict[str, Any]:
+        """Collection metadata (Edge keeps none: a JSON file beside the shard's config)."""
+        path = os.path.join(self._dir(name), _METADATA)
+        if not os.path.isfile(path):
+            return {}
+        with open(path) as f:
+            return dict(json.load(f))
+
+    def update_collection(self, collection_name: str, metadata: dict[str, Any] | None = None,
+                          **options: Any) -> bool:
+        """Metadata only (merged key by key, as servers do); other settings: UnsupportedError."""
+        given = [k for k, v in options.items() if v is not None]
+        if given:
+            raise UnsupportedError(f"Qdrant Edge cannot update {given} of a collection")
+        self._shard(collection_name)
+        if metadata:
+            with self._lock:
+                merged = {**self._metadata(collection_name), **metadata}
+                path = os.path.join(self._dir(collection_name), _METADATA)
+                with open(path + ".tmp", "w") as f:
+                    json.dump(merged, f)
+                os.replace(path + ".tmp", path)
+        return True
 
     def create_collection(self, collection_name: str, vectors_config: Any,
                           sparse_vectors_config: dict[str, Any] | None = None,

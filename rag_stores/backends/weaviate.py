@@ -29,10 +29,13 @@ Scores (core/scores.py): dense hits have a higher-is-better similarity: cosine
 manhattan `-distance`; Weaviate's raw distance is kept in `Hit.extra["distance"]`.
 BM25 and hybrid hits carry Weaviate's own score.
 
-Hybrid search is Weaviate's `hybrid` (text + our query vector, `alpha` default 0.5);
-fusion "rrf"/"ranked" -> RANKED, "relative_score"/"dbsf" -> RELATIVE_SCORE (Weaviate has
-no DBSF: its relative-score fusion is the nearest); `prefetch_k` has no Weaviate
-equivalent and is ignored. A `Query.operator` of "and" / "or" becomes Weaviate's BM25
+Hybrid search is Weaviate's `hybrid` (text + our query vector, `alpha` default 0.5) where
+it computes what `rag_stores.core.fusion` defines: fusion "rrf" with rrf_k 60 -> RANKED
+(its constant is fixed at 60), "convex" -> RELATIVE_SCORE, both with `prefetch_k` None
+(Weaviate sizes each leg max(QUERY_HYBRID_MAXIMUM_RESULTS, limit), 100 by default).
+Anything else (fusion "dbsf", which Weaviate lacks; another rrf_k; a chosen `prefetch_k`)
+fetches both legs, `near_vector` and `bm25`, and fuses them client-side with
+`core.fusion.fuse`. A `Query.operator` of "and" / "or" becomes Weaviate's BM25
 operator; `Query.query_properties` chooses the BM25 fields (default: the text only), each
 metadata key mapped to its `__w` property with its boost kept (a key not in
 `searchable_keys` is a ValueError). Grouped search is dense only: Weaviate's `group_by`
@@ -50,6 +53,7 @@ Where Weaviate has no server-side equivalent, the work is client-side and said s
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import re
@@ -86,6 +90,7 @@ from weaviate.exceptions import (
 )
 
 from ..core.filters import Node
+from ..core.fusion import DEFAULT_RRF_K, canonical, fuse, leg_depth, window
 from ..core.ids import to_point_id
 from ..core.loops import PerLoop
 from ..core.mmr import mmr_select
@@ -109,8 +114,7 @@ _DISTANCE = {
     "euclid": VectorDistances.L2_SQUARED,
     "manhattan": VectorDistances.MANHATTAN,
 }
-_FUSION = {"rrf": HybridFusion.RANKED, "ranked": HybridFusion.RANKED,
-           "relative_score": HybridFusion.RELATIVE_SCORE, "dbsf": HybridFusion.RELATIVE_SCORE}
+_FUSION = {"rrf": HybridFusion.RANKED, "convex": HybridFusion.RELATIVE_SCORE}
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,254}")
 _TENANT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIM_RE = re.compile(r"\bdim=(\d+)\b")
@@ -816,16 +820,40 @@ class WeaviateBackend(PlanBackend):
                         operator=bm25_operator, return_metadata=MetadataQuery(score=True))
             return "bm25", args
         if mode == "hybrid":
-            if query.fusion not in _FUSION:
-                raise ValueError(f"unknown fusion {query.fusion!r}; choose one of {sorted(_FUSION)}")
+            fusion = canonical(query.fusion)
+            if self._client_fusion(query):
+                raise UnsupportedError(f"Weaviate's hybrid cannot fuse {fusion!r} with rrf_k="
+                                       f"{query.rrf_k} and prefetch_k={query.prefetch_k}")
             args.update(query=query.text, vector=list(query.vector or []),
                         target_vector=info.target,
                         query_properties=self._keyword_properties(query, info),
                         alpha=0.5 if query.alpha is None else query.alpha,
-                        fusion_type=_FUSION[query.fusion], bm25_operator=bm25_operator,
+                        fusion_type=_FUSION[fusion], bm25_operator=bm25_operator,
                         return_metadata=MetadataQuery(score=True))
             return "hybrid", args
         raise ValueError(f"unknown search mode {mode!r}")
+
+    @staticmethod
+    def _client_fusion(query: Query) -> bool:
+        """True when Weaviate's hybrid cannot compute the fusion asked (module docstring)."""
+        if query.mode != "hybrid":
+            return False
+        fusion = canonical(query.fusion)
+        return query.prefetch_k is not None or fusion == "dbsf" or (
+            fusion == "rrf" and query.rrf_k not in (None, DEFAULT_RRF_K))
+
+    def _fused_here(self, query: Query, info: Info, where: Any) -> Plan:
+        """Hybrid fused client-side (core.fusion): the near_vector and bm25 legs, each
+        `prefetch_k` deep (default core.fusion.DEFAULT_PREFETCH_K)."""
+        depth = leg_depth(query.prefetch_k, query.k, query.offset)
+        legs = []
+        for mode in ("dense", "sparse"):
+            leg = dataclasses.replace(query, mode=mode, k=depth, offset=0, score_threshold=None)
+            method, args = self._search_args(leg, info, where)
+            result = yield "collection", f"query.{method}", args
+            legs.append([self._hit(o, info) for o in result.objects])
+        fused = fuse(legs[0], legs[1], fusion=query.fusion, alpha=query.alpha, rrf_k=query.rrf_k)
+        return window(fused, query.k, query.offset, query.score_threshold)
 
     def _threshold(self, hits: list[Hit], query: Query) -> list[Hit]:
         if query.score_threshold is None:
@@ -852,6 +880,8 @@ class WeaviateBackend(PlanBackend):
                 layout.property_for_key(k, layout.SEARCHABLE) not in info.properties
                 for k in keys & set(self.searchable_keys)):
             info = yield from self._load_info(refresh=True)  # another writer may have added it
+        if self._client_fusion(query):
+            return (yield from self._fused_here(query, info, where))
         method, args = self._search_args(query, info, where)
         result = yield "collection", f"query.{method}", args
         return self._threshold([self._hit(o, info) for o in result.objects], query)

@@ -11,7 +11,8 @@ from embedders.sparse import SparseVector
 from .filters import Node
 
 Mode = Literal["dense", "sparse", "hybrid", "mmr", "recommend", "discover"]
-Fusion = Literal["rrf", "dbsf", "ranked", "relative_score"]
+# rag_stores.core.fusion says what each means; "ranked" = "rrf", "relative_score" = "convex".
+Fusion = Literal["rrf", "dbsf", "convex", "ranked", "relative_score"]
 RecommendStrategy = Literal["average_vector", "best_score", "sum_scores"]
 # A recommend/discover example: a stored user id, or a dense vector.
 Example = str | list[float]
@@ -26,7 +27,9 @@ class Query:
 
     - dense: `vector`; sparse: `sparse` (and `text`, for engines that index text themselves);
       hybrid: `vector` + `sparse`/`text`, fused by `fusion`, `alpha` = weight of the dense
-      branch (1 = dense only, 0 = keyword only), `prefetch_k` candidates per branch.
+      branch (1 = dense only, 0 = keyword only; None = equal), `prefetch_k` candidates per
+      branch (None: the engine's default), `rrf_k` the RRF constant (None: 60); the
+      formulas and where each runs are in `rag_stores.core.fusion`.
     - mmr: `vector`, `fetch_k` candidates, `lambda_mult` (1 = pure relevance, 0 = max diversity).
     - recommend: `positive` / `negative` examples with `strategy`.
     - discover: `target` plus `context` pairs (positive, negative).
@@ -51,6 +54,7 @@ class Query:
     fusion: Fusion = "rrf"
     alpha: float | None = None
     prefetch_k: int | None = None
+    rrf_k: int | None = None
     fetch_k: int = 20
     lambda_mult: float = 0.5
     positive: list[Example] = field(default_factory=list)
@@ -74,6 +78,10 @@ class Query:
             raise ValueError(f"lambda_mult must be in [0, 1], got {self.lambda_mult}")
         if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.prefetch_k is not None and self.prefetch_k < 1:
+            raise ValueError(f"prefetch_k must be >= 1, got {self.prefetch_k}")
+        if self.rrf_k is not None and (not isinstance(self.rrf_k, int) or self.rrf_k < 1):
+            raise ValueError(f"rrf_k must be an int >= 1, got {self.rrf_k!r}")
         check_query_properties(self.query_properties)
 
 

@@ -1,0 +1,119 @@
+"""BM25 done right: avg_len fitted to the collection and kept with it, tokenizer settings per
+language, on every Qdrant engine (Weaviate ranks with its own BM25 index: nothing to fit).
+
+Real engines (Qdrant local mode, Qdrant Edge, a Qdrant 1.18 server), real FastEmbed BM25.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastembed import SparseTextEmbedding
+
+from embedders import SparseEncoder
+from embedders.sparse_fit import METADATA_KEY, CollectionBM25, fitted
+from rag_stores.langchain import BackendVectorStore
+from rag_stores.llama_index import BackendLlamaStore
+from tests.conformance import Variant, fresh_name
+
+QDRANT = ["qdrant-memory", "qdrant-edge", "qdrant-server", "qdrant-server-grpc-async"]
+qdrant_engines = pytest.mark.parametrize("variant", QDRANT, indirect=True)
+
+SHORT = ["Cats sleep on mats", "Dogs bark", "Owls hunt at night in the woods"]
+LONG = ["The library catalogue lists every book, journal and map the library holds, with "
+        "its shelf, its subjects and the readers who borrowed it over the last ten years",
+        "Indexing languages and thesauri for the retrieval of scientific documents"]
+
+
+def lengths(encoder: SparseEncoder, texts: list[str]) -> list[int]:
+    return [len(encoder.analyze(t)) for t in texts]
+
+
+def test_vectors_match_fastembed_at_the_same_avg_len(sparse_encoder) -> None:
+    raw = SparseTextEmbedding("Qdrant/bm25", specific_model_path=str(
+        sparse_encoder.model.model._model_dir), avg_len=7.5)
+    texts = SHORT + LONG
+    want = list(raw.passage_embed(texts))
+    got = sparse_encoder.embed_documents_with_avg_len(texts, 7.5)
+    for w, g in zip(want, got, strict=True):
+        assert dict(zip(g.indices, g.values, strict=True)) == pytest.approx(
+            dict(zip(w.indices.tolist(), w.values.tolist(), strict=True)))
+    assert sparse_encoder.analyze("The cats were sleeping!") == ["cat", "sleep"]
+
+
+@qdrant_engines
+async def test_avg_len_is_fitted_kept_and_shared(variant: Variant, lc_embeddings,
+                                                 llama_embed_model, sparse_encoder) -> None:
+    name = fresh_name("Fit")
+    store = variant.lc_store(lc_embeddings, name, retrieval_mode="hybrid")
+    assert isinstance(store.sparse_embedding, CollectionBM25)
+    await variant.call(store, "add_texts", SHORT, ids=["s0", "s1", "s2"])
+    short = lengths(sparse_encoder, SHORT)
+    if variant.is_async and not store.backend.supports_sync:
+        return  # async-only backends keep the totals in memory (module docstring)
+    meta = store.backend.collection_metadata()[METADATA_KEY]
+    assert (meta["docs"], meta["tokens"]) == (3, sum(short))
+    assert meta["avg_len"] == pytest.approx(sum(short) / 3)
+    assert meta["settings"]["language"] == "english" and meta["settings"]["stopwords"] > 100
+    # The stored vectors use that avg_len, not FastEmbed's 256.
+    stored = {r.id: r.sparse for r in store.backend.get(["s0"], with_vectors=True)}
+    want = sparse_encoder.embed_documents_with_avg_len(SHORT[:1], sum(short) / 3)[0]
+    assert dict(zip(stored["s0"].indices, stored["s0"].values, strict=True)) == pytest.approx(
+        dict(zip(want.indices, want.values, strict=True)), rel=1e-6)
+    # A reopened store on the other framework face adds to the same totals.
+    llama = BackendLlamaStore(variant.make_backend(name), enable_hybrid=True)
+    from llama_index.core.schema import TextNode
+
+    nodes = [TextNode(id_=f"l{i}", text=t, embedding=llama_embed_model.get_text_embedding(t))
+             for i, t in enumerate(LONG)]
+    await variant.call(llama, "add", nodes)
+    long = lengths(sparse_encoder, LONG)
+    assert llama._sparse_encoder.avg_len == pytest.approx((sum(short) + sum(long)) / 5)
+    assert store.sparse_embedding.avg_len == llama._sparse_encoder.avg_len
+    # Keyword search finds the long documents by their words.
+    from retrievers.langchain import BM25Retriever
+
+    found = await variant.call(BM25Retriever(vectorstore=store, k=2), "invoke", "thesauri")
+    assert [d.id for d in found][:1] == ["l1"]
+    # refit re-encodes everything with today's mean.
+    if store.backend.supports_sync:
+        assert store.sparse_embedding.refit() == 5
+        again = {r.id: r.sparse for r in store.backend.get(["s0"], with_vectors=True)}
+        want = sparse_encoder.embed_documents_with_avg_len(SHORT[:1], (sum(short) + sum(long)) / 5)[0]
+        assert dict(zip(again["s0"].indices, again["s0"].values, strict=True)) == pytest.approx(
+            dict(zip(want.indices, want.values, strict=True)), rel=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["qdrant-memory", "qdrant-edge"], indirect=True)
+def test_other_settings_are_refused_and_explicit_avg_len_is_kept(
+        variant: Variant, lc_embeddings, sparse_encoder) -> None:
+    name = fresh_name("Fit")
+    store = BackendVectorStore(lc_embeddings, variant.make_backend(name), retrieval_mode="hybrid")
+    store.add_texts(SHORT)
+    other = SparseEncoder(stopwords=set())  # no stopwords: other tokens, other lengths
+    mixed = BackendVectorStore(lc_embeddings, variant.make_backend(name), retrieval_mode="hybrid",
+                               sparse_embedding=other)
+    with pytest.raises(ValueError, match="other BM25 settings: stopwords"):
+        mixed.add_texts(["more text"])
+    with pytest.raises(ValueError, match="other BM25 settings"):
+        mixed.sparse_embedding.embed_query("x")
+    explicit = SparseEncoder(avg_len=40.0)
+    assert fitted(explicit, variant.make_backend(name)) is explicit
+    assert explicit.model.model.avg_len == 40.0
+
+
+def test_languages_stem_and_need_their_stopwords(sparse_encoder) -> None:
+    with pytest.raises(ValueError, match="no german stopword list"):
+        SparseEncoder(language="german")
+    german = SparseEncoder(language="german", stopwords={"der", "die", "das", "und"})
+    assert german.analyze("Die Katzen und der Hund") == ["katz", "hund"]
+    assert german.settings()["language"] == "german"
+    bare = SparseEncoder(disable_stemmer=True)
+    assert bare.analyze("The cats were sleeping") == ["the", "cats", "were", "sleeping"]
+    assert bare.settings()["stemmer"] is None and sparse_encoder.settings()["stemmer"]
+
+
+@pytest.mark.parametrize("variant", ["weaviate"], indirect=True)
+def test_weaviate_keeps_its_own_bm25(variant: Variant, lc_embeddings) -> None:
+    store = variant.lc_store(lc_embeddings, fresh_name("Fit"), retrieval_mode="hybrid")
+    assert store.sparse_embedding is None
+    assert fitted(SparseEncoder(), store.backend).__class__ is SparseEncoder

@@ -22,6 +22,7 @@ import argparse
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -105,6 +106,16 @@ def attach(data: str | os.PathLike[str], port: int | None = None, grpc_port: int
     return Lease(data, int(state["http_port"]), int(state["grpc_port"]))
 
 
+_LAUNCH = """
+import os, sys
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+null = os.open(os.devnull, os.O_RDONLY)
+print(os.posix_spawn(sys.executable, [sys.executable, "-m", "rag_stores.servers.embedded",
+                                      *sys.argv[2:]], os.environ, setsid=True, file_actions=[
+    (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]))
+"""
+
+
 def _start_keeper(data: Path, port: int | None, grpc_port: int | None,
                   timeout: float) -> dict:
     for name, wanted in (("port", port), ("grpc_port", grpc_port)):
@@ -112,23 +123,21 @@ def _start_keeper(data: Path, port: int | None, grpc_port: int | None,
             raise ServerError(f"embedded Weaviate {name} {wanted} is in use by something that is "
                               f"not the shared server of {data}")
     (_home(data) / "server.json").unlink(missing_ok=True)
-    command = [sys.executable, "-m", "rag_stores.servers.embedded", str(data)]
-    command += [f"--port={port}"] if port else []
-    command += [f"--grpc-port={grpc_port}"] if grpc_port else []
-    with open(_home(data) / "keeper.log", "ab") as log:
-        keeper = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+    arguments = [str(data)] + ([f"--port={port}"] if port else []) + (
+        [f"--grpc-port={grpc_port}"] if grpc_port else [])
+    # A launcher spawns the keeper in a session of its own and exits at once: the keeper is
+    # nobody's child here (no zombie, no Popen left running), and outlives this process.
+    launched = subprocess.run([sys.executable, "-c", _LAUNCH, str(_home(data) / "keeper.log"),
+                               *arguments], capture_output=True, text=True, check=True)
+    keeper = int(launched.stdout)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and _alive(keeper):
         state = _state(data)
-        if state is not None and state["keeper"] == keeper.pid:
+        if state is not None and state["keeper"] == keeper:
             return state
-        if keeper.poll() is not None:
-            break
         time.sleep(0.1)
-    if keeper.poll() is None:
-        keeper.kill()
-    keeper.wait()
+    if _alive(keeper):
+        os.kill(keeper, signal.SIGKILL)
     log_text = (_home(data) / "keeper.log").read_text(errors="replace").splitlines()[-20:]
     raise ServerError(f"embedded Weaviate for {data} did not start; keeper log:\n"
                       + "\n".join(log_text))

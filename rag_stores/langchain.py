@@ -8,8 +8,9 @@ one: `page_content` <-> text, `metadata` <-> metadata, `Document.id` <-> the use
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from itertools import repeat
+from typing import Any, Literal, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -18,17 +19,80 @@ from langchain_core.vectorstores import VectorStore
 from .core.backend import Backend
 from .core.filters import Node, parse_any
 from .core.ids import new_id
-from .core.ingest import apipeline, batched, pipeline
+from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeline
 from .core.query import CollectionNotFoundError, Mode, Query
 from .core.records import Group, Hit, Record, check_record
 from .core.scores import relevance_score
 
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
+# One input document: text, metadata, id (None: a new one).
+Item = tuple[str, "dict[str, Any] | None", "str | None"]
+_MISSING: Any = object()
+T = TypeVar("T")
 
 
 def _as_list(vector: Any) -> list[float]:
     """The embedding as a list, copied only when it is not one (copies cost GC time)."""
     return vector if isinstance(vector, list) else list(vector)
+
+
+def _items(texts: Iterable[str], metadatas: Iterable[dict[str, Any] | None] | None,
+           ids: Iterable[str | None] | None) -> tuple[Iterable[Item], int | None]:
+    """The inputs as (text, metadata, id) and their number (None: a stream). Lengths of
+    sized inputs are checked now; a stream's as it goes."""
+    if isinstance(texts, Sized):
+        metas = None if metadatas is None else _listed(metadatas)
+        given = None if ids is None else _listed(ids)
+        for name, column in (("metadatas", metas), ("ids", given)):
+            if column is not None and len(column) != len(texts):
+                raise ValueError(f"got {len(texts)} texts but {len(column)} {name}")
+        return zip(texts, metas if metas is not None else repeat(None),
+                   given if given is not None else repeat(None), strict=False), len(texts)
+    return _zip_checked(texts, "texts", ("metadatas", metadatas), ("ids", ids)), None  # type: ignore[return-value]
+
+
+def _listed(values: Iterable[T]) -> Sequence[T]:
+    return values if isinstance(values, Sequence) else list(values)
+
+
+def _zip_checked(first: Iterable[Any], first_name: str,
+                 *others: tuple[str, Iterable[Any] | None]) -> Iterator[tuple[Any, ...]]:
+    """`first` zipped with the other columns (None: None values), lengths checked as it goes."""
+    columns = [(name, iter(c) if c is not None else None) for name, c in others]
+    for n, value in enumerate(first):
+        row = [value]
+        for name, column in columns:
+            other = None if column is None else next(column, _MISSING)
+            if other is _MISSING:
+                raise ValueError(f"got more {first_name} than {name} ({n})")
+            row.append(other)
+        yield tuple(row)
+    for name, column in columns:
+        if column is not None and next(column, _MISSING) is not _MISSING:
+            raise ValueError(f"got more {name} than {first_name}")
+
+
+def _document_items(documents: Iterable[Document], ids: Iterable[str | None] | None
+                    ) -> tuple[Iterable[Item], int | None]:
+    if isinstance(documents, Sized):
+        docs = list(documents)
+        return _items([d.page_content for d in docs], [d.metadata for d in docs],
+                      ids if ids is not None else [d.id for d in docs])
+    if ids is None:
+        return ((d.page_content, d.metadata, d.id) for d in documents), None
+    return ((d.page_content, d.metadata, i)
+            for d, i in _zip_checked(documents, "documents", ("ids", ids))), None
+
+
+def _to_record(item: Item) -> Record:
+    text, metadata, id_ = item
+    record = Record(id=id_ or new_id(), text=text, metadata=dict(metadata) if metadata else {})
+    check_record(record)
+    return record
+
+
+def _record_id(record: Record) -> str:
+    return record.id
 
 
 def to_document(record: Record) -> Document:
@@ -54,6 +118,7 @@ class BackendVectorStore(VectorStore):
         create_collection: bool = True,
         dim: int | None = None,
         progress: bool | None = None,
+        parallel: int | None = None,
     ) -> None:
         if retrieval_mode not in ("dense", "sparse", "hybrid"):
             raise ValueError(f"retrieval_mode must be dense, sparse or hybrid, got {retrieval_mode!r}")
@@ -62,6 +127,8 @@ class BackendVectorStore(VectorStore):
         self.retrieval_mode: RetrievalMode = retrieval_mode
         self.batch_size = batch_size
         self.progress = progress
+        # Writes in flight (core.ingest); None: as many as the backend allows.
+        self.parallel = None if parallel is None else check_parallel(parallel)
         # Engines with their own keyword index (Weaviate) need no client-side sparse vectors.
         self._builtin_bm25 = bool(getattr(backend, "builtin_bm25", False))
         wants_sparse = retrieval_mode != "dense" or sparse_embedding is not None
@@ -139,51 +206,81 @@ class BackendVectorStore(VectorStore):
         return str(getattr(self.backend, "distance", "cosine"))
 
     # --- writes ---------------------------------------------------------------------------
-    def _prepare_inputs(self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None,
-                        ids: Sequence[str | None] | None) -> list[Record]:
-        texts = list(texts)
-        if metadatas is not None and len(metadatas) != len(texts):
-            raise ValueError(f"got {len(texts)} texts but {len(metadatas)} metadatas")
-        if ids is not None and len(ids) != len(texts):
-            raise ValueError(f"got {len(texts)} texts but {len(ids)} ids")
-        records = []
-        for i, text in enumerate(texts):
-            record = Record(id=(ids[i] if ids is not None else None) or new_id(), text=text,
-                            metadata=dict(metadatas[i]) if metadatas else {})
-            check_record(record)  # the whole input is checked before anything is written
-            records.append(record)
-        return records
+    def _batches(self, items: Iterable[Item], total: int | None, batch_size: int | None
+                 ) -> tuple[Iterator[list[Record]], list[str]]:
+        """Batches of checked records, and the list their ids are gathered into (input order).
+        A sized input is checked whole before anything is written; a stream batch by batch,
+        each batch before it is written (bounded memory)."""
+        records: Iterable[Record] = map(_to_record, items)
+        size = batch_size or self.batch_size
+        if total is not None:
+            records = list(records)
+            return batched(records, size), [r.id for r in records]
+        ids: list[str] = []
+
+        def taken() -> Iterator[list[Record]]:
+            for batch in batched(records, size):
+                ids.extend(r.id for r in batch)
+                yield batch
+
+        return taken(), ids
 
     def _embed(self, records: list[Record]) -> list[Record]:
+        """Embedded copies (the caller's records never hold the vectors of a whole input)."""
         texts = [r.text for r in records]
         vectors = self.embedding.embed_documents(texts)
         sparse = self.sparse_embedding.embed_documents(texts) if self.sparse_embedding else None
-        for i, record in enumerate(records):
-            record.vector = _as_list(vectors[i])
-            record.sparse = sparse[i] if sparse else None
-        return records
+        return [Record(id=r.id, text=r.text, metadata=r.metadata, vector=_as_list(vectors[i]),
+                       sparse=sparse[i] if sparse else None) for i, r in enumerate(records)]
 
-    def add_texts(self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None = None, *,
-                  ids: list[str] | None = None, batch_size: int | None = None,
-                  **kwargs: Any) -> list[str]:
-        records = self._prepare_inputs(texts, metadatas, ids)
-        if records and not self.backend.exists():
+    def _add(self, items: Iterable[Item], total: int | None, batch_size: int | None,
+             parallel: int | None) -> list[str]:
+        batches, ids = self._batches(items, total, batch_size)
+        if total != 0 and not self.backend.exists():
             self.backend.ensure_collection(self._dimension(), self._sparse)
-        pipeline(batched(records, batch_size or self.batch_size), self._embed,
-                 self.backend.upsert, total=len(records), progress=self.progress)
-        return [r.id for r in records]
+        pipeline(batches, self._embed, self.backend.upsert, total=total, progress=self.progress,
+                 parallel=parallelism(self.backend, parallel, self.parallel), key=_record_id)
+        return ids
 
-    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None = None, *,
-                         ids: list[str] | None = None, batch_size: int | None = None,
-                         **kwargs: Any) -> list[str]:
-        records = self._prepare_inputs(texts, metadatas, ids)
+    async def _aadd(self, items: Iterable[Item], total: int | None, batch_size: int | None,
+                    parallel: int | None) -> list[str]:
+        batches, ids = self._batches(items, total, batch_size)
         await self._amake_ready()
-        if records and not await self.backend.aexists():  # dropped since the store was made
+        if total != 0 and not await self.backend.aexists():  # dropped since the store was made
             dim = await asyncio.to_thread(self._dimension)
             await self.backend.aensure_collection(dim, self._sparse)
-        await apipeline(batched(records, batch_size or self.batch_size), self._embed,
-                        self.backend.aupsert, total=len(records), progress=self.progress)
-        return [r.id for r in records]
+        await apipeline(batches, self._embed, self.backend.aupsert, total=total,
+                        progress=self.progress,
+                        parallel=parallelism(self.backend, parallel, self.parallel),
+                        key=_record_id)
+        return ids
+
+    def add_texts(self, texts: Iterable[str],
+                  metadatas: Iterable[dict[str, Any] | None] | None = None, *,
+                  ids: Iterable[str | None] | None = None, batch_size: int | None = None,
+                  parallel: int | None = None, **kwargs: Any) -> list[str]:
+        """Embed and upsert; returns the ids (given or new). `texts`, `metadatas` and `ids`
+        may be any iterables: a list is checked whole before anything is written, a
+        generator streams in bounded memory (each batch checked before it is written).
+        `parallel`: writes in flight (default: the store's `parallel`, else the backend's)."""
+        return self._add(*_items(texts, metadatas, ids), batch_size, parallel)
+
+    async def aadd_texts(self, texts: Iterable[str],
+                         metadatas: Iterable[dict[str, Any] | None] | None = None, *,
+                         ids: Iterable[str | None] | None = None, batch_size: int | None = None,
+                         parallel: int | None = None, **kwargs: Any) -> list[str]:
+        return await self._aadd(*_items(texts, metadatas, ids), batch_size, parallel)
+
+    def add_documents(self, documents: Iterable[Document], **kwargs: Any) -> list[str]:  # type: ignore[override]
+        """LangChain's `add_documents` for any iterable of documents (a generator streams, as
+        in `add_texts`); `ids=` takes precedence over the documents' own ids."""
+        items, total = _document_items(documents, kwargs.pop("ids", None))
+        return self._add(items, total, kwargs.pop("batch_size", None), kwargs.pop("parallel", None))
+
+    async def aadd_documents(self, documents: Iterable[Document], **kwargs: Any) -> list[str]:  # type: ignore[override]
+        items, total = _document_items(documents, kwargs.pop("ids", None))
+        return await self._aadd(items, total, kwargs.pop("batch_size", None),
+                                kwargs.pop("parallel", None))
 
     def delete(self, ids: list[str] | None = None, *, filter: Any = None,
                **kwargs: Any) -> bool | None:
@@ -388,13 +485,14 @@ class QdrantVectorStore(BackendVectorStore):
     def __init__(self, embedding: Embeddings, collection_name: str = "docs", *,
                  retrieval_mode: RetrievalMode = "dense", sparse_embedding: Any = None,
                  batch_size: int = 64, create_collection: bool = True, dim: int | None = None,
-                 progress: bool | None = None, **backend_options: Any) -> None:
+                 progress: bool | None = None, parallel: int | None = None,
+                 **backend_options: Any) -> None:
         from .backends.qdrant import QdrantBackend
 
         super().__init__(embedding, QdrantBackend(collection_name, **backend_options),
                          retrieval_mode=retrieval_mode, sparse_embedding=sparse_embedding,
                          batch_size=batch_size, create_collection=create_collection, dim=dim,
-                         progress=progress)
+                         progress=progress, parallel=parallel)
 
     @classmethod
     def from_existing_collection(cls, embedding: Embeddings, collection_name: str,
@@ -415,12 +513,14 @@ class WeaviateVectorStore(BackendVectorStore):
     def __init__(self, embedding: Embeddings, collection_name: str = "Docs", *,
                  retrieval_mode: RetrievalMode = "dense", batch_size: int = 64,
                  create_collection: bool = True, dim: int | None = None,
-                 progress: bool | None = None, **backend_options: Any) -> None:
+                 progress: bool | None = None, parallel: int | None = None,
+                 **backend_options: Any) -> None:
         from .backends.weaviate import WeaviateBackend
 
         super().__init__(embedding, WeaviateBackend(collection_name, **backend_options),
                          retrieval_mode=retrieval_mode, batch_size=batch_size,
-                         create_collection=create_collection, dim=dim, progress=progress)
+                         create_collection=create_collection, dim=dim, progress=progress,
+                         parallel=parallel)
 
     @classmethod
     def from_existing_collection(cls, embedding: Embeddings, collection_name: str,

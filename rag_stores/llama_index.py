@@ -28,6 +28,7 @@ from llama_index.core.vector_stores.types import (
 
 from .core.backend import Backend
 from .core.filters import DOC_ID, REF_DOC_ID, Field, Node, and_, parse_any
+from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeline
 from .core.query import Mode, Query, UnsupportedError
 from .core.records import Hit, Record, check_record
 
@@ -38,6 +39,14 @@ _MODES: dict[VectorStoreQueryMode, Mode] = {
     VectorStoreQueryMode.HYBRID: "hybrid",
     VectorStoreQueryMode.MMR: "mmr",
 }
+
+
+# Nodes arrive embedded, so a batch is only a write: larger batches than an embedding model's.
+BATCH_SIZE = 256
+
+
+def _record_id(record: Record) -> str:
+    return record.id
 
 
 def to_record(node: BaseNode) -> Record:
@@ -76,14 +85,18 @@ class BackendLlamaStore(BasePydanticVectorStore):
     stores_text: bool = True
     flat_metadata: bool = False
     enable_hybrid: bool = False
-    batch_size: int = 64
+    batch_size: int = BATCH_SIZE
+    # Writes in flight (core.ingest); None: as many as the backend allows.
+    parallel: int | None = None
 
     _backend: Any = PrivateAttr()
     _sparse_encoder: Any = PrivateAttr(default=None)
 
     def __init__(self, backend: Backend, *, enable_hybrid: bool = False,
-                 sparse_encoder: Any = None, batch_size: int = 64) -> None:
-        super().__init__(enable_hybrid=enable_hybrid, batch_size=batch_size)  # type: ignore[call-arg]
+                 sparse_encoder: Any = None, batch_size: int = BATCH_SIZE,
+                 parallel: int | None = None) -> None:
+        super().__init__(enable_hybrid=enable_hybrid, batch_size=batch_size,  # type: ignore[call-arg]
+                         parallel=None if parallel is None else check_parallel(parallel))
         self._backend = backend
         if enable_hybrid and sparse_encoder is None and not getattr(backend, "builtin_bm25", False):
             from embedders import SparseEncoder
@@ -109,12 +122,17 @@ class BackendLlamaStore(BasePydanticVectorStore):
 
     # --- writes -------------------------------------------------------------------------
     def _records(self, nodes: Sequence[BaseNode]) -> list[Record]:
+        """Every node as a checked record with its embedding (before anything is written)."""
         records = []
         for node in nodes:
             record = to_record(node)
             embedding = node.get_embedding()
             record.vector = embedding if isinstance(embedding, list) else list(embedding)
             records.append(record)
+        return records
+
+    def _sparse(self, records: list[Record]) -> list[Record]:
+        """A batch's sparse vectors (hybrid), in the pipeline's worker thread."""
         if self._sparse_encoder is not None:
             for record, sparse in zip(records, self._sparse_encoder.embed_documents(
                     [r.text for r in records]), strict=True):
@@ -125,12 +143,14 @@ class BackendLlamaStore(BasePydanticVectorStore):
         return len(nodes[0].get_embedding()), self.enable_hybrid
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Upsert in batches of `batch_size`, `parallel` writes in flight (core.ingest)."""
         if not nodes:
             return []
         records = self._records(nodes)
         self._backend.ensure_collection(*self._collection_args(nodes))
-        for start in range(0, len(records), self.batch_size):
-            self._backend.upsert(records[start:start + self.batch_size])
+        pipeline(batched(records, self.batch_size), self._sparse, self._backend.upsert,
+                 total=len(records), progress=False,
+                 parallel=parallelism(self._backend, self.parallel), key=_record_id)
         return [r.id for r in records]
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -138,8 +158,10 @@ class BackendLlamaStore(BasePydanticVectorStore):
             return []
         records = await asyncio.to_thread(self._records, nodes)
         await self._backend.aensure_collection(*self._collection_args(nodes))
-        for start in range(0, len(records), self.batch_size):
-            await self._backend.aupsert(records[start:start + self.batch_size])
+        await apipeline(batched(records, self.batch_size), self._sparse, self._backend.aupsert,
+                        total=len(records), progress=False,
+                        parallel=parallelism(self._backend, self.parallel),
+                        key=_record_id)
         return [r.id for r in records]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
@@ -246,12 +268,13 @@ class QdrantVectorStore(BackendLlamaStore):
     `path=` on disk; `url=`/`host=` a server; `client=`/`async_client=` existing clients."""
 
     def __init__(self, collection_name: str = "docs", *, enable_hybrid: bool = False,
-                 sparse_encoder: Any = None, batch_size: int = 64, **backend_options: Any) -> None:
+                 sparse_encoder: Any = None, batch_size: int = BATCH_SIZE,
+                 parallel: int | None = None, **backend_options: Any) -> None:
         from .backends.qdrant import QdrantBackend
 
         super().__init__(QdrantBackend(collection_name, **backend_options),
                          enable_hybrid=enable_hybrid, sparse_encoder=sparse_encoder,
-                         batch_size=batch_size)
+                         batch_size=batch_size, parallel=parallel)
 
     @classmethod
     def class_name(cls) -> str:
@@ -263,11 +286,12 @@ class WeaviateVectorStore(BackendLlamaStore):
     `url=`/`host=` a server or Weaviate Cloud; `client=`/`async_client=`; `tenant=`."""
 
     def __init__(self, collection_name: str = "Docs", *, enable_hybrid: bool = True,
-                 batch_size: int = 64, **backend_options: Any) -> None:
+                 batch_size: int = BATCH_SIZE, parallel: int | None = None,
+                 **backend_options: Any) -> None:
         from .backends.weaviate import WeaviateBackend
 
         super().__init__(WeaviateBackend(collection_name, **backend_options),
-                         enable_hybrid=enable_hybrid, batch_size=batch_size)
+                         enable_hybrid=enable_hybrid, batch_size=batch_size, parallel=parallel)
 
     @classmethod
     def class_name(cls) -> str:

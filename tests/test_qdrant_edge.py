@@ -194,7 +194,7 @@ def unit(v: list[float] | None) -> list[float]:
 
 def test_move_edge_to_the_server_and_back(tmp_path: Path, qdrant_server) -> None:
     """The laptop-to-cluster path: Edge -> a real server -> Edge, through the backends'
-    paged scroll with vectors and upserts (and the CLI verb the README shows)."""
+    paged scroll with vectors and upserts (and `rag-stores migrate`, as the README shows)."""
     source = edge(tmp_path / "laptop")
     source.ensure_collection(DIM, True)
     source.upsert(records(600))
@@ -210,9 +210,9 @@ def test_move_edge_to_the_server_and_back(tmp_path: Path, qdrant_server) -> None
         assert [h.record.id for h in back.search(query)] == \
             [h.record.id for h in source.search(query)]
         back.close()
-        url = qdrant_server.url
-        assert cli_main(["qdrant", "copy", "--collection", server.collection_name,
-                         "--from", url, "--to", f"edge:{tmp_path / 'cli'}"]) == 0
+        name = server.collection_name
+        assert cli_main(["migrate", "--quiet", f"qdrant:{name}?url={qdrant_server.url}",
+                         f"qdrant:{name}?path={tmp_path / 'cli'}"]) == 0
         copied = edge(tmp_path / "cli", server.collection_name)
         assert copied.count() == 600
         copied.close()

@@ -5,8 +5,8 @@ the project does not download one. Tested with Qdrant 1.18.3 (qdrant-client 1.20
 about the minor-version gap: clients opened by `connect()` pass `check_compatibility=False`).
 
 Command line: `rag-stores qdrant serve` and `rag-stores qdrant cluster --nodes 3`; for
-embedded Qdrant Edge folders, `rag-stores qdrant optimize` (build the HNSW index) and
-`rag-stores qdrant copy` (Edge or local mode <-> a server, either way).
+embedded Qdrant Edge folders, `rag-stores qdrant optimize` (build the HNSW index; moving a
+collection to or from a server is `rag-stores migrate`).
 """
 
 from __future__ import annotations
@@ -279,29 +279,6 @@ def register_cli(subparsers: Any) -> None:
     optimize.add_argument("--collection", required=True)
     optimize.set_defaults(func=_cmd_optimize)
 
-    copy = commands.add_parser("copy", help="copy a collection between Qdrant Edge, local mode "
-                                            "and servers (ids, payloads, vectors; no re-embedding)")
-    copy.add_argument("--collection", required=True)
-    copy.add_argument("--to-collection", default=None, help="target name (default: the same)")
-    for side in ("from", "to"):
-        copy.add_argument(f"--{side}", required=True, dest=f"{side}_spec",
-                          help="edge:PATH, local:PATH or a server URL (http://127.0.0.1:6333)")
-    copy.add_argument("--api-key", default=None,
-                      help=f"server API key (or set {ENV_API_KEY}); never printed")
-    copy.set_defaults(func=_cmd_copy)
-
-
-def _backend(spec: str, collection: str, api_key: str | None) -> Any:
-    """A Qdrant backend for `edge:PATH`, `local:PATH` or a server URL."""
-    from ..backends.qdrant import QdrantBackend
-
-    engine, _, path = spec.partition(":")
-    if engine in ("edge", "local") and path:
-        return QdrantBackend(collection, engine=engine, path=path)
-    if spec.startswith(("http://", "https://")):
-        return QdrantBackend(collection, url=spec, api_key=api_key, check_compatibility=False)
-    raise ValueError(f"{spec!r} is not edge:PATH, local:PATH or an http(s) URL")
-
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
     from ..backends.qdrant import QdrantBackend
@@ -320,26 +297,4 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         backend.close()
     print(f"{args.collection}: {'optimized' if changed else 'already optimal'} in "
           f"{time.perf_counter() - start:.1f}s")
-    return 0
-
-
-def _cmd_copy(args: argparse.Namespace) -> int:
-    from ..core.copy import copy_collection
-
-    key = _api_key(args)
-    opened = []
-    try:
-        source = _backend(args.from_spec, args.collection, key)
-        opened.append(source)
-        target = _backend(args.to_spec, args.to_collection or args.collection, key)
-        opened.append(target)
-        copied = copy_collection(source, target)
-    except Exception as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for backend in opened:
-            backend.close()
-    print(f"copied {copied} records: {args.from_spec} {args.collection} -> {args.to_spec} "
-          f"{args.to_collection or args.collection}")
     return 0

@@ -8,7 +8,7 @@ one: `page_content` <-> text, `metadata` <-> metadata, `Document.id` <-> the use
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from itertools import repeat
 from typing import Any, Literal, TypeVar
 
@@ -20,6 +20,7 @@ from .core.backend import Backend
 from .core.filters import Node, parse_any
 from .core.ids import new_id
 from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeline
+from .core.options import check_options, parameters
 from .core.query import CollectionNotFoundError, Mode, Query
 from .core.records import Group, Hit, Record, check_record
 from .core.scores import relevance_score
@@ -86,7 +87,13 @@ def _document_items(documents: Iterable[Document], ids: Iterable[str | None] | N
 
 def _to_record(item: Item) -> Record:
     text, metadata, id_ = item
-    record = Record(id=id_ or new_id(), text=text, metadata=dict(metadata) if metadata else {})
+    if id_ is not None and (not isinstance(id_, str) or not id_):
+        raise ValueError(f"ids must be non-empty strings (None: a generated id), got {id_!r}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"metadatas must be dicts (or None), got {type(metadata).__name__} "
+                        f"{metadata!r}")
+    record = Record(id=id_ if id_ is not None else new_id(), text=text,
+                    metadata=dict(metadata) if metadata else {})
     check_record(record)
     return record
 
@@ -125,6 +132,8 @@ class BackendVectorStore(VectorStore):
         self.embedding = embedding
         self.backend = backend
         self.retrieval_mode: RetrievalMode = retrieval_mode
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.batch_size = batch_size
         self.progress = progress
         # Writes in flight (core.ingest); None: as many as the backend allows.
@@ -517,6 +526,7 @@ class WeaviateVectorStore(BackendVectorStore):
                  **backend_options: Any) -> None:
         from .backends.weaviate import WeaviateBackend
 
+        check_options(backend_options, parameters(WeaviateBackend.__init__), "Weaviate store")
         super().__init__(embedding, WeaviateBackend(collection_name, **backend_options),
                          retrieval_mode=retrieval_mode, batch_size=batch_size,
                          create_collection=create_collection, dim=dim, progress=progress,

@@ -29,6 +29,7 @@ from llama_index.core.vector_stores.types import (
 from .core.backend import Backend
 from .core.filters import DOC_ID, REF_DOC_ID, Field, Node, and_, parse_any
 from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeline
+from .core.options import check_options, parameters
 from .core.query import Mode, Query, UnsupportedError
 from .core.records import Hit, Record, check_record
 
@@ -290,6 +291,7 @@ class WeaviateVectorStore(BackendLlamaStore):
                  **backend_options: Any) -> None:
         from .backends.weaviate import WeaviateBackend
 
+        check_options(backend_options, parameters(WeaviateBackend.__init__), "Weaviate store")
         super().__init__(WeaviateBackend(collection_name, **backend_options),
                          enable_hybrid=enable_hybrid, batch_size=batch_size, parallel=parallel)
 

@@ -25,8 +25,6 @@ temporary shard folder: ~0.2 s and 64 MB of write-ahead log to open, for small s
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import inspect
 import json
 import os
 import re
@@ -43,8 +41,15 @@ from ..core.filters import FilterError, Node
 from ..core.fusion import DEFAULT_RRF_K, canonical, fuse, leg_depth, weights, window
 from ..core.ids import to_point_id
 from ..core.loops import PerLoop
+from ..core.options import check_options, parameters
 from ..core.plans import Plan, PlanBackend
-from ..core.query import CollectionNotFoundError, Query, UnsupportedError, text_only
+from ..core.query import (
+    CollectionNotFoundError,
+    Query,
+    UnsupportedError,
+    check_query_vector,
+    text_only,
+)
 from ..core.records import Group, Hit, Record, SparseVector, check_records
 from ..core.retry import RetryPolicy, as_policy
 from ..core.scores import DISTANCES
@@ -80,20 +85,14 @@ TENANT_KEY = "tenant"
 # Requests that may run twice with the same outcome: retried on transient faults.
 _IDEMPOTENT = {"upsert", "delete", "retrieve", "scroll", "count", "query_points",
                "query_points_groups", "get_collection", "collection_exists"}
-_CLIENT_OPTIONS = set(inspect.signature(QdrantClient.__init__).parameters) - {"self", "kwargs"}
-_CREATE_OPTIONS = set(inspect.signature(QdrantClient.create_collection).parameters) - {
-    "self", "kwargs", "collection_name", "vectors_config", "sparse_vectors_config"}
+_CLIENT_OPTIONS = parameters(QdrantClient.__init__)
+_CREATE_OPTIONS = parameters(QdrantClient.create_collection) - {
+    "collection_name", "vectors_config", "sparse_vectors_config"}
 
 
 def _check_client_kwargs(kwargs: dict[str, Any]) -> None:
-    """Unknown keywords are mistakes (a typo would otherwise be silently ignored)."""
-    for name in kwargs:
-        if name not in _CLIENT_OPTIONS:
-            known = sorted(_CLIENT_OPTIONS | set(inspect.signature(QdrantBackend.__init__).parameters))
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"unknown Qdrant store option {name!r}{hint} (store options and "
-                            "qdrant_client.QdrantClient arguments are accepted)")
+    """Store options and QdrantClient arguments are accepted; anything else is a mistake."""
+    check_options(kwargs, _CLIENT_OPTIONS | parameters(QdrantBackend.__init__), "Qdrant store")
 
 
 def _embedded_engine(engine: str | None, *, location: str | None, path: str | None,
@@ -120,12 +119,7 @@ def local_mode_folder(path: str | os.PathLike[str]) -> bool:
 
 def _collection_settings(**options: Any) -> dict[str, Any]:
     """The create_collection arguments given (None = the server's default)."""
-    for name in options:
-        if name not in _CREATE_OPTIONS:
-            close = difflib.get_close_matches(name, sorted(_CREATE_OPTIONS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"unknown create_collection option {name!r} in collection_options"
-                            f"{hint}; known: {sorted(_CREATE_OPTIONS)}")
+    check_options(options, _CREATE_OPTIONS, "create_collection (collection_options)")
     return {name: value for name, value in options.items() if value is not None}
 # Payload keys of the llama layout that are not node metadata.
 _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
@@ -760,6 +754,7 @@ class QdrantBackend(PlanBackend):
             )
         if mode in ("dense", "hybrid", "mmr") and query.vector is None:
             raise ValueError(f"{mode} search needs a query vector")
+        check_query_vector(query, info.dim, self.collection_name)
         if mode in ("sparse", "hybrid") and query.sparse is None:
             raise ValueError(f"{mode} search needs a sparse query vector")
         if mode == "dense":

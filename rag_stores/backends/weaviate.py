@@ -100,6 +100,7 @@ from ..core.query import (
     CollectionNotFoundError,
     Query,
     UnsupportedError,
+    check_query_vector,
     split_boost,
 )
 from ..core.records import Group, Hit, Record, check_records
@@ -798,6 +799,7 @@ class WeaviateBackend(PlanBackend):
                                 "filters": where, **self._fetch_args(info, query.with_vectors)}
         if mode in ("dense", "hybrid") and query.vector is None:
             raise ValueError(f"{mode} search needs a query vector")
+        check_query_vector(query, info.dim, self.collection_name)
         if mode in ("sparse", "hybrid") and not query.text:
             raise ValueError(f"{mode} search on Weaviate needs the query text (Query.text): "
                              "Weaviate ranks keywords with its own BM25 index")
@@ -901,6 +903,7 @@ class WeaviateBackend(PlanBackend):
     def _mmr(self, query: Query, info: Info, where: Any) -> Plan:
         if query.vector is None:
             raise ValueError("mmr search needs a query vector")
+        check_query_vector(query, info.dim, self.collection_name)
         wanted = query.k + query.offset
         candidates = yield from self._nearest(query.vector, max(query.fetch_k, wanted), where,
                                               info, query.score_threshold)

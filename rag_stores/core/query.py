@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -70,10 +71,17 @@ class Query:
     consistency: Any = None
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"k must be at least 1, got {self.k}")
-        if self.offset < 0:
-            raise ValueError(f"offset must be >= 0, got {self.offset}")
+        for name, low in (("k", 1), ("offset", 0), ("fetch_k", 1), ("group_size", 1),
+                          ("prefetch_k", 1)):
+            value = getattr(self, name)
+            if (value is not None or name != "prefetch_k") and (
+                    not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name in ("lambda_mult", "alpha", "score_threshold"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float)
+                                      or isinstance(value, bool) or not math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not 0.0 <= self.lambda_mult <= 1.0:
             raise ValueError(f"lambda_mult must be in [0, 1], got {self.lambda_mult}")
         if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
@@ -97,6 +105,17 @@ def split_boost(name: str) -> tuple[str, str]:
     """("title", "^2") for "title^2"; (name, "") when it ends in no numeric boost."""
     match = _BOOST.search(name)
     return (name, "") if match is None else (name[:match.start()], match.group(0))
+
+
+def check_query_vector(query: Query, dim: int | None, collection: str) -> None:
+    """The query vector and vector examples have the collection's size (an engine would fail
+    with a shape error, or search with a truncated vector)."""
+    examples = [*query.positive, *query.negative, query.target,
+                *(e for pair in query.context for e in pair)]
+    for vector in [query.vector, *(e for e in examples if isinstance(e, list))]:
+        if vector is not None and dim is not None and len(vector) != dim:
+            raise ValueError(f"the query vector has {len(vector)} dimensions; collection "
+                             f"{collection!r} holds {dim}-dim vectors")
 
 
 def text_only(query: Query, engine: str = "this backend") -> None:

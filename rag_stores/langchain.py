@@ -329,10 +329,13 @@ class BackendVectorStore(VectorStore):
         if mode in ("sparse", "hybrid") and self.sparse_embedding is not None:
             sparse = self.sparse_embedding.embed_query(text)
         if mode == "hybrid":  # the same defaults as retrievers.langchain.HybridRetriever
-            from retrievers.strategies import DEFAULT_FUSION, Hybrid
+            from retrievers.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
 
-            hybrid = Hybrid(alpha=options.get("alpha"), fusion=options.get("fusion", DEFAULT_FUSION))
-            options.update(alpha=hybrid.effective_alpha, fusion=hybrid.fusion)
+            hybrid = Hybrid(alpha=options.get("alpha"), fusion=options.get("fusion", DEFAULT_FUSION),
+                            rrf_k=options.get("rrf_k"),
+                            prefetch_limit=options.get("prefetch_k", DEFAULT_PREFETCH_LIMIT))
+            options.update(alpha=hybrid.effective_alpha, fusion=hybrid.fusion,
+                           rrf_k=hybrid.effective_rrf_k, prefetch_k=hybrid.prefetch_limit)
         return Query(mode=mode, k=k, vector=vector, sparse=sparse, text=text,
                      filter=parse_filter(filter), **options)
 
@@ -473,7 +476,7 @@ class BackendVectorStore(VectorStore):
 
 
 # Search keywords that pass through to `Query`; anything else is a mistake worth reporting.
-_QUERY_OPTIONS = {"score_threshold", "offset", "fusion", "alpha", "prefetch_k", "with_vectors",
+_QUERY_OPTIONS = {"score_threshold", "offset", "fusion", "alpha", "prefetch_k", "rrf_k", "with_vectors",
                   "consistency"}
 
 

@@ -238,14 +238,17 @@ class BackendLlamaStore(BasePydanticVectorStore):
             options["lambda_mult"] = query.mmr_threshold if query.mmr_threshold is not None else 0.5
             options["fetch_k"] = int(kwargs.get("mmr_prefetch_k")
                                      or k * float(kwargs.get("mmr_prefetch_factor", 4.0)))
-        for key in ("score_threshold", "fusion", "prefetch_k"):
+        for key in ("score_threshold", "fusion", "prefetch_k", "rrf_k"):
             if key in kwargs:
                 options[key] = kwargs[key]
         if mode == "hybrid":  # the same defaults as retrievers.llama_index.HybridRetriever
-            from retrievers.strategies import DEFAULT_FUSION, Hybrid
+            from retrievers.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
 
-            hybrid = Hybrid(alpha=query.alpha, fusion=options.get("fusion", DEFAULT_FUSION))
-            options.update(alpha=hybrid.effective_alpha, fusion=hybrid.fusion)
+            hybrid = Hybrid(alpha=query.alpha, fusion=options.get("fusion", DEFAULT_FUSION),
+                            rrf_k=options.get("rrf_k"),
+                            prefetch_limit=options.get("prefetch_k", DEFAULT_PREFETCH_LIMIT))
+            options.update(alpha=hybrid.effective_alpha, fusion=hybrid.fusion,
+                           rrf_k=hybrid.effective_rrf_k, prefetch_k=hybrid.prefetch_limit)
         return Query(mode=mode, k=k, vector=query.query_embedding, sparse=sparse,
                      text=query.query_str,
                      filter=_filter(query.filters, query.doc_ids, query.node_ids), **options)

@@ -4,12 +4,18 @@
   Recommend, Discover, Grouped, Dense), as plans any engine adapter can run.
 - `retrievers.langchain`: LangChain `BaseRetriever`s over our LangChain stores.
 - `retrievers.llama_index`: LlamaIndex `BaseRetriever`s over our LlamaIndex stores.
+- `retrievers.rerank`: the reranking stage (FastEmbed cross-encoders or any scorer), used by
+  the retrievers' `reranker=` option, LangChain's `RerankCompressor` and LlamaIndex's
+  `RerankPostprocessor`.
 """
 
+from .rerank import Reranker
 from .strategies import (
     BM25,
     DEFAULT_ALPHA,
+    DEFAULT_ALPHAS,
     DEFAULT_FUSION,
+    DEFAULT_PREFETCH_LIMIT,
     MMR,
     BackendEngine,
     Dense,
@@ -22,5 +28,6 @@ from .strategies import (
     run,
 )
 
-__all__ = ["BM25", "DEFAULT_ALPHA", "DEFAULT_FUSION", "MMR", "BackendEngine", "Dense",
-           "Discover", "Grouped", "Hybrid", "Recommend", "Strategy", "arun", "run"]
+__all__ = ["BM25", "DEFAULT_ALPHA", "DEFAULT_ALPHAS", "DEFAULT_FUSION", "DEFAULT_PREFETCH_LIMIT",
+           "MMR", "BackendEngine", "Dense", "Discover", "Grouped", "Hybrid", "Recommend",
+           "Reranker", "Strategy", "arun", "run"]

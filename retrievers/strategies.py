@@ -23,8 +23,9 @@ Settings mean the same on both engines (the formulas: `rag_stores.core.fusion`):
 - `reranker` (Dense, BM25, Hybrid): a second stage over the best `rerank_candidates` hits,
   a `retrievers.rerank.Reranker` or any callable (query, texts) -> scores; hits come back in
   the reranker's order with its score.
-- BM25 is the engine's: Qdrant scores FastEmbed BM25 sparse vectors (English stopwords
-  and stemming) with IDF; Weaviate uses its own BM25 index (no stemming). `operator="and"`
+- BM25 is the engine's: Qdrant scores FastEmbed BM25 sparse vectors (stopwords and
+  stemming of the encoder's language, avg_len fitted to the collection: embedders.sparse_fit)
+  with IDF; Weaviate uses its own BM25 index (English stopwords, no stemming). `operator="and"`
   needs every query term in a hit: Weaviate applies it in the index; on Qdrant it is
   applied here, client-side, to the best `fetch_k` keyword candidates.
 - `query_properties` (BM25 and hybrid): the fields keywords are matched in, "text" and

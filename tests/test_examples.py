@@ -141,13 +141,20 @@ def write_smart_collection(folder: Path) -> None:
     (folder / "CISI.REL").write_text("".join(f"{q:6d} {d:6d}\t0\t0.000000\n" for q, d in rel))
 
 
-def test_retrieval_quality_notebook(local_env, monkeypatch, tmp_path):
+@pytest.mark.weaviate
+def test_retrieval_quality_notebook(script_env, monkeypatch, tmp_path):
     write_smart_collection(tmp_path / "mini")
-    env = {**local_env, "RAG_STORES_CISI": str(tmp_path / "mini"), "RAG_STORES_CISI_DOCS": "all"}
+    env = {**script_env, "RAG_STORES_CISI": str(tmp_path / "mini"), "RAG_STORES_CISI_DOCS": "all"}
     out = run_notebook(ROOT / "notebooks" / "retrieval_quality.ipynb", env, monkeypatch)
     assert "8 documents, 3 judged queries" in out
-    for mode in ("dense", "bm25", "hybrid rrf", "hybrid a=0.7", "mmr l=0.7"):
-        assert f"\n{mode:13} nDCG@10 " in "\n" + out
+    assert "qdrant BM25 avg_len fitted at ingest: " in out
+    for engine in ("qdrant", "weaviate"):  # every mode on both engines, both halves
+        for mode in ("dense", "bm25", "hybrid default", "hybrid rrf a=0.8", "hybrid rrf k=2",
+                     "hybrid convex", "hybrid dbsf a=0.5", "hybrid depth 20", "hybrid+rerank",
+                     "mmr l=0.7"):
+            line = f"\n{engine:8} {mode:18} nDCG@10 "
+            assert line in "\n" + out, line
+    assert "held-out" in out and "MRR" in out
     assert "<image/png>" in out  # the plot
 
 

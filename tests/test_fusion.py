@@ -224,3 +224,30 @@ def test_client_side_fusion_formulas() -> None:
     assert dbsf[0].record.id == "c" or dbsf[0].score == pytest.approx(
         0.5 * (0.9 - (0.5 - 3 * sd)) / (6 * sd))
     assert f.normalise("dbsf", [3.0]) == [0.5] and f.normalise("convex", [2.0, 2.0]) == [1, 1]
+
+
+@engines
+async def test_store_level_hybrid_uses_the_same_settings(variant: Variant, store,
+                                                         llama_embed_model) -> None:
+    """similarity_search on a hybrid store and LlamaIndex's HYBRID query mode fuse as the
+    retrievers do, defaults and per-call settings alike."""
+    from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
+
+    from rag_stores.llama_index import BackendLlamaStore
+
+    for settings in ({}, {"fusion": "rrf", "rrf_k": 5, "alpha": 0.3, "prefetch_k": 9}):
+        pairs = await variant.call(store, "similarity_search_with_score", QUERY, k=5, **settings)
+        docs = await variant.call(HybridRetriever(vectorstore=store, k=5, include_score=True,
+                                                  **settings), "invoke", QUERY)
+        assert [d.id for d, _ in pairs] == [d.id for d in docs]
+        assert [sc for _, sc in pairs] == pytest.approx([d.metadata["score"] for d in docs],
+                                                        rel=1e-4)
+        llama = BackendLlamaStore(store.backend, enable_hybrid=True,
+                                  sparse_encoder=store.sparse_embedding)
+        extra = {k: v for k, v in settings.items() if k != "alpha"}
+        result = await variant.call(llama, "query", VectorStoreQuery(
+            query_str=QUERY, query_embedding=llama_embed_model.get_query_embedding(QUERY),
+            similarity_top_k=5, mode=VectorStoreQueryMode.HYBRID, alpha=settings.get("alpha")),
+            **extra)
+        assert [n.node_id for n in result.nodes] == [d.id for d in docs]
+        assert result.similarities == pytest.approx([d.metadata["score"] for d in docs], rel=1e-4)

@@ -117,3 +117,34 @@ def test_weaviate_keeps_its_own_bm25(variant: Variant, lc_embeddings) -> None:
     store = variant.lc_store(lc_embeddings, fresh_name("Fit"), retrieval_mode="hybrid")
     assert store.sparse_embedding is None
     assert fitted(SparseEncoder(), store.backend).__class__ is SparseEncoder
+
+
+@pytest.mark.parametrize("variant", ["weaviate"], indirect=True)
+def test_weaviate_bm25_settings(variant: Variant, lc_embeddings) -> None:
+    """Weaviate's BM25 index takes its stopwords (preset or a list), k1 and b at creation."""
+    from rag_stores.backends.weaviate import WeaviateBackend
+    from retrievers.langchain import BM25Retriever
+
+    texts = ["the cat", "a dog and the owl", "birds"]
+    found = {}
+    for name, bm25 in (("preset", None), ("none", {"stopwords": "none", "k1": 1.5, "b": 0.5}),
+                       ("list", {"stopwords": ["dog", "owl"]})):
+        backend = variant.make_backend(fresh_name("Bm"))
+        if bm25 is not None:
+            backend = WeaviateBackend(backend.collection_name, client=backend.client,
+                                      index="flat", bm25=bm25)
+        store = BackendVectorStore(lc_embeddings, backend, retrieval_mode="hybrid")
+        store.add_texts(texts, ids=["cat", "dog", "birds"])
+        found[name] = {q: [d.id for d in BM25Retriever(vectorstore=store, k=3).invoke(q)]
+                       for q in ("the", "owl")}
+        if name == "none":
+            config = backend.client.collections.get(backend.collection_name).config.get()
+            assert config.inverted_index_config.bm25.k1 == 1.5
+            assert config.inverted_index_config.bm25.b == 0.5
+    assert found["preset"] == {"the": [], "owl": ["dog"]}  # "the" is an English stopword
+    assert set(found["none"]["the"]) == {"cat", "dog"}
+    assert found["list"]["owl"] == [] and set(found["list"]["the"]) == {"cat", "dog"}
+    with pytest.raises(ValueError, match="presets are 'en' and 'none'"):
+        WeaviateBackend("X", client=backend.client, bm25={"stopwords": "de"})
+    with pytest.raises(TypeError, match="no stemming"):
+        WeaviateBackend("X", client=backend.client, bm25={"stemmer": "snowball"})

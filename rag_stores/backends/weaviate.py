@@ -68,6 +68,7 @@ import weaviate
 from weaviate.classes.config import (
     Configure,
     ConsistencyLevel,
+    StopwordsPreset,
     VectorDistances,
 )
 from weaviate.classes.data import DataObject
@@ -170,6 +171,29 @@ class Info:
     searchable: bool  # the text property is BM25-indexed
 
 
+def _bm25_config(bm25: dict[str, Any] | None) -> Any:
+    """`bm25={"stopwords": "en" | "none" | [words], "k1": 1.2, "b": 0.75}`: Weaviate's BM25
+    index settings, fixed when the collection is made. Weaviate has no stemming; its stopword
+    presets are English and none (a list: no preset, these words)."""
+    if bm25 is None:
+        return None
+    unknown = sorted(set(bm25) - {"stopwords", "k1", "b"})
+    if unknown:
+        raise TypeError(f"unknown bm25 option(s) {unknown}: use stopwords, k1, b (Weaviate "
+                        "has no stemming)")
+    stopwords = bm25.get("stopwords", "en")
+    words: list[str] | None = None
+    if isinstance(stopwords, str):
+        if stopwords not in ("en", "none"):
+            raise ValueError(f"Weaviate's stopword presets are 'en' and 'none', not "
+                             f"{stopwords!r}; pass a list of words for another language")
+        preset = StopwordsPreset(stopwords)
+    else:
+        preset, words = StopwordsPreset.NONE, [str(w) for w in stopwords]
+    return Configure.inverted_index(bm25_k1=bm25.get("k1"), bm25_b=bm25.get("b"),
+                                    stopwords_preset=preset, stopwords_additions=words)
+
+
 class WeaviateBackend(PlanBackend):
     """The `Backend` protocol over Weaviate. Closes only the clients it opened itself.
 
@@ -197,6 +221,10 @@ class WeaviateBackend(PlanBackend):
     Declared here because each costs a BM25 index and Weaviate properties cannot be removed.
     A key declared on an existing collection gets its property on the next write; records
     written before have no copy until rewritten. "text" always means the record text.
+
+    `bm25=`: the BM25 index settings, `{"stopwords": "en" | "none" | [words], "k1", "b"}`,
+    fixed when the collection is made (Weaviate keeps its own average length, and has no
+    stemming; its stopword presets are English and none).
     """
 
     builtin_bm25 = True
@@ -226,7 +254,9 @@ class WeaviateBackend(PlanBackend):
         shard_number: int | None = None,
         async_replication: bool | None = None,
         retry: RetryPolicy | int | None = None,
+        bm25: dict[str, Any] | None = None,
     ) -> None:
+        self.bm25 = _bm25_config(bm25)
         for name, value in (("replication_factor", replication_factor),
                             ("shard_number", shard_number)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)
@@ -484,6 +514,7 @@ class WeaviateBackend(PlanBackend):
             "replication_config": self._replication(),
             "sharding_config": Configure.sharding(desired_count=self.shard_number)
             if self.shard_number is not None and self.tenant is None else None,
+            "inverted_index_config": self.bm25,
         }
 
     def _replication(self) -> Any:

@@ -659,6 +659,12 @@ class WeaviateBackend(PlanBackend):
         return -np.abs(vectors - example).sum(axis=1)
 
     # --- write plans --------------------------------------------------------------------
+    # Upserts (batches) in flight by default (core.ingest.parallelism; a store's or a call's
+    # `parallel=` wins). Each is insert_many over gRPC, idempotent by uuid; new properties are
+    # added before a batch's objects and "already exists" from a concurrent batch is fine.
+    # Measured: benchmarks/bench_weaviate_server.py (README: Weaviate write figures).
+    write_parallelism = 4
+
     def _upsert(self, records: Sequence[Record]) -> Plan:
         if not records:
             return

@@ -463,6 +463,8 @@ class Grouped(Strategy):
         _check(self.fetch_k >= 1, f"fetch_k must be >= 1, got {self.fetch_k}")
         _check(isinstance(self.search, Dense | BM25 | Hybrid),
                f"grouped search runs Dense, BM25 or Hybrid, got {type(self.search).__name__}")
+        _check(getattr(self.search, "reranker", None) is None,
+               "grouped search does not rerank: rerank the hits of each group yourself")
 
     def build(self, text: str) -> Plan:
         inner = self.search.with_options(**self._base())

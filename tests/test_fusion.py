@@ -194,6 +194,8 @@ def test_rerank_components_and_errors() -> None:
         s.Hybrid(fusion="borda")
     with pytest.raises(ValueError, match="prefetch_limit must be"):
         s.Hybrid(prefetch_limit=0)
+    with pytest.raises(ValueError, match="grouped search does not rerank"):
+        s.Grouped(group_by="source", search=s.Hybrid(reranker=word_overlap))
 
 
 def test_cross_encoder_follows_model_resolution(tmp_path, monkeypatch) -> None:

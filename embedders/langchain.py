@@ -121,6 +121,14 @@ class FastEmbedSparse:
     async def aembed_query(self, text: str) -> SparseVector:
         return await run_in_executor(None, self.embed_query, text)
 
+    @property
+    def avg_len(self) -> float | None:
+        """BM25's mean document length: the collection's when fitted, else the model's."""
+        value = getattr(self.encoder, "avg_len", None)
+        if value is None and getattr(self.encoder, "is_bm25", False):
+            value = self.encoder.bm25.avg_len
+        return None if value is None else float(value)
+
     def for_collection(self, backend: Any) -> Any:
         """Fitted to `backend`'s collection (avg_len: embedders.sparse_fit), else itself."""
         fitted = self.encoder.for_collection(backend)

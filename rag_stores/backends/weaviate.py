@@ -78,6 +78,7 @@ from weaviate.classes.query import (
     GroupBy,
     HybridFusion,
     MetadataQuery,
+    Sort,
 )
 from weaviate.classes.tenants import Tenant
 from weaviate.exceptions import (
@@ -749,8 +750,9 @@ class WeaviateBackend(PlanBackend):
             args = {"limit": page, **self._fetch_args(info, with_vectors)}
             if where is None:  # the cursor API; Weaviate refuses it with a filter
                 args["after"] = after
-            else:  # offsets: at most QUERY_MAXIMUM_RESULTS records (a server error beyond)
-                args.update(filters=where, offset=len(records))
+            else:  # offsets: at most QUERY_MAXIMUM_RESULTS records (a server error beyond),
+                # in one stable order across pages
+                args.update(filters=where, offset=len(records), sort=Sort.by_property(layout.DOC_ID))
             result = yield "collection", "query.fetch_objects", args
             records.extend(self._record(o, info) for o in result.objects)
             if len(result.objects) < page:
@@ -769,8 +771,8 @@ class WeaviateBackend(PlanBackend):
         args = {"limit": limit, **self._fetch_args(info, with_vectors)}
         if where is None:
             args["after"] = offset
-        else:
-            args.update(filters=where, offset=offset or 0)
+        else:  # offsets need one stable order across pages
+            args.update(filters=where, offset=offset or 0, sort=Sort.by_property(layout.DOC_ID))
         result = yield "collection", "query.fetch_objects", args
         records = [self._record(o, info) for o in result.objects]
         if len(records) < limit:

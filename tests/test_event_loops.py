@@ -171,6 +171,7 @@ def test_two_loops_in_two_threads_at_once(store) -> None:
     async def work(i: int) -> None:
         await asyncio.to_thread(both.wait)  # both loops are running
         found = [await search_all(store) for _ in range(5)]
+        await asyncio.to_thread(both.wait)  # both loops have opened their clients
         open_now, client = clients_open(store), current_client(store)
         await asyncio.to_thread(both.wait)  # neither loop ends before both looked
         results[i] = (found, open_now, client)

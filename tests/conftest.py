@@ -49,7 +49,9 @@ async def variant(request, tmp_path) -> AsyncIterator[Variant]:
         # The backend opens its own sync and async clients: both share one collection.
         if name == "qdrant-cluster":
             node = request.getfixturevalue("qdrant_cluster").nodes[0]
-            options = {"shard_number": 3, "replication_factor": 2}
+            # Writes wait for both replicas and reads ask all: every read sees the last write.
+            options = {"shard_number": 3, "replication_factor": 2, "write_consistency_factor": 2,
+                       "read_consistency": "all"}
         else:
             node, options = request.getfixturevalue("qdrant_server"), {}
         grpc = "grpc" in name

@@ -70,9 +70,10 @@ async def variant(request, tmp_path) -> AsyncIterator[Variant]:
         from rag_stores.backends.weaviate import WeaviateBackend
 
         options: dict = {}
-        if name == "weaviate-cluster":  # 3 shards, each on all 3 nodes, read and written at QUORUM
+        if name == "weaviate-cluster":  # 3 shards, each on all 3 nodes, read and written at ALL:
+            # a search reads one replica, so at QUORUM it can miss a write just acknowledged
             server = request.getfixturevalue("weaviate_cluster").nodes[0]
-            options = {"shard_number": 3, "replication_factor": 3, "consistency_level": "QUORUM"}
+            options = {"shard_number": 3, "replication_factor": 3, "consistency_level": "ALL"}
         else:
             server = request.getfixturevalue("weaviate_server")  # started only when needed
         wclient = server.connect() if name != "weaviate-async" else None

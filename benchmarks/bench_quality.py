@@ -11,7 +11,7 @@ the held-out half, so they are not fitted to the figures they are judged by.
 Documents are embedded once (all-MiniLM-L6-v2, cached in `<out>/cisi-<model>.npz`); the same
 vectors go into both engines. Qdrant's BM25 vectors come from the project's ingest path
 (`embedders.sparse_fit.CollectionBM25`: avg_len fitted to the collection, kept in its
-metadata). Every configuration runs through `retrievers.strategies`, i.e. what the
+metadata). Every configuration runs through `rag_stores.core.strategies`, i.e. what the
 retrievers do. Per configuration: nDCG@10 (from a k=10 search), recall@100 and MRR (from a
 k=100 search; MRR over the top 100). Keyword variants of Qdrant, measured on BM25 alone:
 FastEmbed's default avg_len (256), the 1.18 server's own BM25 inference
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from embedders import DenseEncoder, SparseEncoder  # noqa: E402
 from embedders.sparse_fit import CollectionBM25  # noqa: E402
 from rag_stores.core.records import Record  # noqa: E402
-from retrievers.strategies import (  # noqa: E402
+from rag_stores.core.strategies import (  # noqa: E402
     BM25,
     DEFAULT_ALPHA,
     DEFAULT_FUSION,

@@ -1,4 +1,5 @@
-"""FastEmbed encoders, offline model assets and token counting.
+"""FastEmbed encoders (dense, sparse, and the cross-encoder reranker in `embedders.rerank`),
+offline model assets and token counting.
 
 Framework faces live in `embedders.langchain` and `embedders.llama_index`; importing this
 package imports neither framework (and not FastEmbed until a model is loaded).

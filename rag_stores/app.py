@@ -289,11 +289,11 @@ def open_store(backend: str = "qdrant", collection: str = DEFAULT_COLLECTION, *,
 def make_query(store: Any, text: str, mode: Mode = "dense", k: int = 5, filter: Any = None,
                **options: Any) -> Query:
     """A core `Query` for `text` in any mode, with the vectors that mode needs."""
-    from .langchain import parse_filter
+    from .core.filters import parse_any
 
     needs_dense = mode in ("dense", "hybrid", "mmr")
     needs_sparse = mode in ("sparse", "hybrid") and store.sparse_embedding is not None
-    return Query(mode=mode, k=k, text=text, filter=parse_filter(filter),
+    return Query(mode=mode, k=k, text=text, filter=parse_any(filter),
                  vector=store.embedding.embed_query(text) if needs_dense else None,
                  sparse=store.sparse_embedding.embed_query(text) if needs_sparse else None,
                  **options)

@@ -16,14 +16,18 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
+from retrievers.langchain import SEARCH_TYPES
+
 from .core.backend import Backend
-from .core.filters import Node, parse_any
+from .core.filters import parse_any
 from .core.ids import new_id
 from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeline
 from .core.options import check_options, parameters
 from .core.query import CollectionNotFoundError, Mode, Query
 from .core.records import Group, Hit, Record, check_record
 from .core.scores import relevance_score
+from .core.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
+from .documents import to_document
 
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
 # One input document: text, metadata, id (None: a new one).
@@ -100,15 +104,6 @@ def _to_record(item: Item) -> Record:
 
 def _record_id(record: Record) -> str:
     return record.id
-
-
-def to_document(record: Record) -> Document:
-    return Document(page_content=record.text, metadata=record.metadata, id=record.id)
-
-
-def parse_filter(filter: Any) -> Node | Any | None:
-    """A Mongo-style dict, LlamaIndex MetadataFilters, a core tree or a native engine filter."""
-    return parse_any(filter)
 
 
 class BackendVectorStore(VectorStore):
@@ -299,7 +294,7 @@ class BackendVectorStore(VectorStore):
         if ids:
             self.backend.delete(ids)
         if filter is not None:
-            self.backend.delete_where(parse_filter(filter))
+            self.backend.delete_where(parse_any(filter))
         return True
 
     async def adelete(self, ids: list[str] | None = None, *, filter: Any = None,
@@ -310,7 +305,7 @@ class BackendVectorStore(VectorStore):
         if ids:
             await self.backend.adelete(ids)
         if filter is not None:
-            await self.backend.adelete_where(parse_filter(filter))
+            await self.backend.adelete_where(parse_any(filter))
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
@@ -329,15 +324,13 @@ class BackendVectorStore(VectorStore):
         if mode in ("sparse", "hybrid") and self.sparse_embedding is not None:
             sparse = self.sparse_embedding.embed_query(text)
         if mode == "hybrid":  # the same defaults as retrievers.langchain.HybridRetriever
-            from retrievers.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
-
             hybrid = Hybrid(alpha=options.get("alpha"), fusion=options.get("fusion", DEFAULT_FUSION),
                             rrf_k=options.get("rrf_k"),
                             prefetch_limit=options.get("prefetch_k", DEFAULT_PREFETCH_LIMIT))
             options.update(alpha=hybrid.effective_alpha, fusion=hybrid.fusion,
                            rrf_k=hybrid.effective_rrf_k, prefetch_k=hybrid.prefetch_limit)
         return Query(mode=mode, k=k, vector=vector, sparse=sparse, text=text,
-                     filter=parse_filter(filter), **options)
+                     filter=parse_any(filter), **options)
 
     def search_hits(self, query: Query) -> list[Hit]:
         """The raw hits of any `Query` (retrievers build on this)."""
@@ -386,14 +379,14 @@ class BackendVectorStore(VectorStore):
     def similarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4,
                                                filter: Any = None, **kwargs: Any
                                                ) -> list[tuple[Document, float]]:
-        q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_filter(filter),
+        q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_any(filter),
                   **_options(kwargs))
         return [(to_document(h.record), h.score) for h in self.backend.search(q)]
 
     async def asimilarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4,
                                                       filter: Any = None, **kwargs: Any
                                                       ) -> list[tuple[Document, float]]:
-        q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_filter(filter),
+        q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_any(filter),
                   **_options(kwargs))
         return [(to_document(h.record), h.score) for h in await self.asearch_hits(q)]
 
@@ -429,7 +422,7 @@ class BackendVectorStore(VectorStore):
                                                 ) -> list[Document]:
         """lambda_mult = 1: pure relevance; 0: maximal diversity (on every engine)."""
         q = Query(mode="mmr", k=k, vector=list(embedding), fetch_k=fetch_k,
-                  lambda_mult=lambda_mult, filter=parse_filter(filter), **_options(kwargs))
+                  lambda_mult=lambda_mult, filter=parse_any(filter), **_options(kwargs))
         return [to_document(h.record) for h in self.backend.search(q)]
 
     async def amax_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4,
@@ -438,15 +431,13 @@ class BackendVectorStore(VectorStore):
                                                        filter: Any = None, **kwargs: Any
                                                        ) -> list[Document]:
         q = Query(mode="mmr", k=k, vector=list(embedding), fetch_k=fetch_k,
-                  lambda_mult=lambda_mult, filter=parse_filter(filter), **_options(kwargs))
+                  lambda_mult=lambda_mult, filter=parse_any(filter), **_options(kwargs))
         return [to_document(h.record) for h in await self.asearch_hits(q)]
 
     def as_retriever(self, **kwargs: Any) -> Any:
         """LangChain's search types, plus "hybrid", "bm25", "recommend", "discover" and
         "grouped": those return the `retrievers.langchain` retriever, `search_kwargs` as its
         settings (e.g. `as_retriever(search_type="hybrid", search_kwargs={"k": 5, "alpha": 0.5})`)."""
-        from retrievers.langchain import SEARCH_TYPES
-
         search_type = kwargs.get("search_type", "similarity")
         if search_type not in SEARCH_TYPES:
             known = ("similarity", "similarity_score_threshold", "mmr", *SEARCH_TYPES)

@@ -14,9 +14,6 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import (
     BaseNode,
     MetadataMode,
-    NodeRelationship,
-    RelatedNodeInfo,
-    TextNode,
 )
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
@@ -32,6 +29,8 @@ from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeli
 from .core.options import check_options, parameters
 from .core.query import Mode, Query, UnsupportedError
 from .core.records import Hit, Record, check_record
+from .core.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
+from .documents import to_node
 
 _MODES: dict[VectorStoreQueryMode, Mode] = {
     VectorStoreQueryMode.DEFAULT: "dense",
@@ -58,18 +57,6 @@ def to_record(node: BaseNode) -> Record:
                     relationships=relationships or None)
     check_record(record)
     return record
-
-
-def to_node(record: Record) -> TextNode:
-    relationships: dict[Any, Any] = {}
-    for key, value in (record.relationships or {}).items():
-        rel = NodeRelationship(key)
-        relationships[rel] = ([RelatedNodeInfo.from_dict(v) for v in value]
-                              if isinstance(value, list) else RelatedNodeInfo.from_dict(value))
-    if record.ref_doc_id and NodeRelationship.SOURCE not in relationships:
-        relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=record.ref_doc_id)
-    return TextNode(id_=record.id, text=record.text, metadata=record.metadata,
-                    relationships=relationships, embedding=record.vector)
 
 
 def _filter(filters: MetadataFilters | dict[str, Any] | None, doc_ids: list[str] | None = None,
@@ -242,8 +229,6 @@ class BackendLlamaStore(BasePydanticVectorStore):
             if key in kwargs:
                 options[key] = kwargs[key]
         if mode == "hybrid":  # the same defaults as retrievers.llama_index.HybridRetriever
-            from retrievers.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
-
             hybrid = Hybrid(alpha=query.alpha, fusion=options.get("fusion", DEFAULT_FUSION),
                             rrf_k=options.get("rrf_k"),
                             prefetch_limit=options.get("prefetch_k", DEFAULT_PREFETCH_LIMIT))

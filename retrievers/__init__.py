@@ -1,16 +1,18 @@
-"""Retrieval strategies over both engines, for both frameworks.
+"""Retrievers over both engines, for both frameworks: thin faces over the strategies.
 
-- `retrievers.strategies`: the strategies once, framework-free (Hybrid, BM25, MMR,
-  Recommend, Discover, Grouped, Dense), as plans any engine adapter can run.
-- `retrievers.langchain`: LangChain `BaseRetriever`s over our LangChain stores.
-- `retrievers.llama_index`: LlamaIndex `BaseRetriever`s over our LlamaIndex stores.
-- `retrievers.rerank`: the reranking stage (FastEmbed cross-encoders or any scorer), used by
-  the retrievers' `reranker=` option, LangChain's `RerankCompressor` and LlamaIndex's
+- `retrievers.langchain`: LangChain `BaseRetriever`s over our LangChain stores (which build
+  them for `as_retriever(search_type=...)`), and the `RerankCompressor`.
+- `retrievers.llama_index`: LlamaIndex `BaseRetriever`s over our LlamaIndex stores, and the
   `RerankPostprocessor`.
+
+Below them, and below the stores: `rag_stores.core.strategies` (each strategy once,
+framework-free, as a plan any engine adapter runs), `rag_stores.documents` (records as
+Documents and nodes) and `embedders.rerank` (the reranking stage: FastEmbed cross-encoders
+or any scorer). This package re-exports the strategies and the `Reranker`.
 """
 
-from .rerank import Reranker
-from .strategies import (
+from embedders.rerank import Reranker
+from rag_stores.core.strategies import (
     BM25,
     DEFAULT_ALPHA,
     DEFAULT_ALPHAS,

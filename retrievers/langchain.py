@@ -4,7 +4,7 @@
     docs = retriever.invoke("query")                  # or await retriever.ainvoke(...)
     docs = retriever.invoke("query", k=2, filter={"year": {"$gte": 2000}}, alpha=0.3)
 
-Each retriever is a thin face over `retrievers.strategies`: the constructor fields are the
+Each retriever is a thin face over `rag_stores.core.strategies`: the constructor fields are the
 strategy's settings, and `invoke(..., **options)` changes any field for one call. The async
 path uses the store's async search and the embedding's async methods.
 
@@ -16,7 +16,7 @@ the engine's raw score under `score_key` ("score"), replacing a stored value of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -24,26 +24,43 @@ from langchain_core.callbacks import (
     Callbacks,
 )
 from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, model_validator
+from langchain_core.vectorstores import VectorStore
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from embedders.rerank import Reranker, scores_of
 from embedders.sparse import SparseVector
+from rag_stores.core import strategies as s
+from rag_stores.core.filters import parse_any
 from rag_stores.core.query import Example, Fusion, Query, RecommendStrategy
 from rag_stores.core.records import Group, Hit
-from rag_stores.langchain import BackendVectorStore, parse_filter, to_document
-
-from . import strategies as s
-from .rerank import Reranker, scores_of
+from rag_stores.documents import to_document
 
 __all__ = ["HybridRetriever", "BM25Retriever", "MMRRetriever", "RecommendRetriever",
            "DiscoverRetriever", "GroupedRetriever", "RerankCompressor", "Reranker",
            "SEARCH_TYPES"]
 
 
+@runtime_checkable
+class SearchableStore(Protocol):
+    """What the retrievers use of a store (`rag_stores.langchain.BackendVectorStore` has it;
+    typed by shape so that module can build these retrievers without a circular import)."""
+
+    embedding: Embeddings
+    sparse_embedding: Any
+    backend: Any
+
+    def search_hits(self, query: Query) -> list[Hit]: ...
+    async def asearch_hits(self, query: Query) -> list[Hit]: ...
+    def search_groups(self, query: Query) -> list[Group]: ...
+    async def asearch_groups(self, query: Query) -> list[Group]: ...
+
+
 class StoreEngine:
     """A strategies `Engine` over a LangChain store: its embeddings and its searches."""
 
-    def __init__(self, store: BackendVectorStore) -> None:
+    def __init__(self, store: SearchableStore) -> None:
         self.store = store
 
     def _sparse_encoder(self) -> Any:
@@ -87,13 +104,26 @@ class StrategyRetriever(BaseRetriever):
     # Fields of the retriever that are settings of the strategy (besides k, filter, threshold).
     _settings: ClassVar[tuple[str, ...]] = ()
 
-    vectorstore: BackendVectorStore
+    vectorstore: VectorStore
+    """A rag-stores LangChain store (`QdrantVectorStore`, `WeaviateVectorStore`)."""
     k: int = 4
     filter: Any = None
     """A Mongo-style dict ({"year": {"$gte": 2000}}), a filter tree, or a native engine filter."""
     score_threshold: float | None = None
     include_score: bool = False
     score_key: str = "score"
+
+    @field_validator("vectorstore")
+    @classmethod
+    def _check_store(cls, store: VectorStore) -> VectorStore:
+        if not isinstance(store, SearchableStore):
+            raise ValueError("vectorstore must be a rag-stores LangChain store "
+                             "(rag_stores.langchain.QdrantVectorStore or WeaviateVectorStore), "
+                             f"got {type(store).__name__}")
+        return store
+
+    def _engine(self) -> StoreEngine:
+        return StoreEngine(cast(SearchableStore, self.vectorstore))
 
     @model_validator(mode="after")
     def _validate(self) -> StrategyRetriever:
@@ -106,7 +136,7 @@ class StrategyRetriever(BaseRetriever):
     def make_strategy(self) -> s.Strategy:
         """The framework-free strategy with this retriever's settings."""
         settings = {name: getattr(self, name) for name in self._settings}
-        return self._make(k=self.k, filter=parse_filter(self.filter),
+        return self._make(k=self.k, filter=parse_any(self.filter),
                           score_threshold=self.score_threshold, **settings)
 
     def with_options(self, **options: Any) -> Any:
@@ -134,14 +164,14 @@ class StrategyRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 **kwargs: Any) -> list[Document]:
         r = self.with_options(**kwargs)
-        hits = s.run(r.make_strategy().plan(query), StoreEngine(r.vectorstore))
+        hits = s.run(r.make_strategy().plan(query), r._engine())
         return [r._document(h) for h in hits]
 
     async def _aget_relevant_documents(self, query: str, *,
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
                                        **kwargs: Any) -> list[Document]:
         r = self.with_options(**kwargs)
-        hits = await s.arun(r.make_strategy().plan(query), StoreEngine(r.vectorstore))
+        hits = await s.arun(r.make_strategy().plan(query), r._engine())
         return [r._document(h) for h in hits]
 
 
@@ -156,14 +186,14 @@ def _older_prefetch_name(data: Any) -> Any:
 
 
 class HybridRetriever(StrategyRetriever):
-    """Dense + BM25, fused (formulas: `rag_stores.core.fusion`; engines: `retrievers.strategies`).
+    """Dense + BM25, fused (formulas: `rag_stores.core.fusion`; engines: `rag_stores.core.strategies`).
 
     `fusion`: "dbsf" (default), "rrf" (alias "ranked") or "convex" (alias "relative_score");
     `alpha`: dense weight (1 = dense only, 0 = keywords only; None = the fusion's measured
     default, `strategies.DEFAULT_ALPHAS`); `rrf_k`: the RRF constant (None = 60);
     `prefetch_limit` (older name `prefetch_k`): candidates per leg (default 200; None = the
     engine's own depth); `query_properties`: the keyword fields, e.g. ["text", "title^2"]
-    (Weaviate `searchable_keys`; None = the text); `reranker` (a `retrievers.rerank.Reranker`
+    (Weaviate `searchable_keys`; None = the text); `reranker` (a `embedders.rerank.Reranker`
     or a callable (query, texts) -> scores) reorders the best `rerank_candidates` hits.
     """
 
@@ -288,14 +318,14 @@ class GroupedRetriever(StrategyRetriever):
     def get_groups(self, query: str, **options: Any) -> list[tuple[Any, list[Document]]]:
         """(group key, documents) pairs, best group first."""
         r = self.with_options(**options)
-        return r._groups(s.run(r._grouped().groups(query), StoreEngine(r.vectorstore)))
+        return r._groups(s.run(r._grouped().groups(query), r._engine()))
 
     async def aget_groups(self, query: str, **options: Any) -> list[tuple[Any, list[Document]]]:
         r = self.with_options(**options)
-        return r._groups(await s.arun(r._grouped().groups(query), StoreEngine(r.vectorstore)))
+        return r._groups(await s.arun(r._grouped().groups(query), r._engine()))
 
 
-# search_type names of `BackendVectorStore.as_retriever` beyond LangChain's own.
+# search_type names of `rag_stores.langchain.BackendVectorStore.as_retriever` beyond LangChain's own.
 SEARCH_TYPES: dict[str, type[StrategyRetriever]] = {
     "hybrid": HybridRetriever,
     "bm25": BM25Retriever,
@@ -311,7 +341,7 @@ class RerankCompressor(BaseDocumentCompressor):
         ContextualCompressionRetriever(base_compressor=RerankCompressor(reranker=r, top_n=4),
                                        base_retriever=store.as_retriever(search_kwargs={"k": 50}))
 
-    `reranker`: a `retrievers.rerank.Reranker` (a FastEmbed cross-encoder) or any callable
+    `reranker`: a `embedders.rerank.Reranker` (a FastEmbed cross-encoder) or any callable
     (query, texts) -> scores; keeps the best `top_n` (None: all), each a copy whose metadata
     holds the reranker's score under `score_key` ("rerank_score").
     """

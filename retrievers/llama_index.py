@@ -5,7 +5,7 @@
     nodes = retriever.retrieve("query")               # or await retriever.aretrieve(...)
     engine = RetrieverQueryEngine.from_args(retriever, llm=llm)
 
-Thin faces over `retrievers.strategies`: keyword settings after the common ones are the
+Thin faces over `rag_stores.core.strategies`: keyword settings after the common ones are the
 strategy's (see each class). Results are `NodeWithScore` with the engine's raw score.
 `embed_model` defaults to `Settings.embed_model`, resolved only when a strategy embeds.
 """
@@ -20,14 +20,14 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
 
+from embedders.rerank import Reranker, scores_of
 from embedders.sparse import SparseVector
+from rag_stores.core import strategies as s
 from rag_stores.core.filters import from_llama
 from rag_stores.core.query import Query
 from rag_stores.core.records import Group, Hit
-from rag_stores.llama_index import BackendLlamaStore, to_node
-
-from . import strategies as s
-from .rerank import Reranker, scores_of
+from rag_stores.documents import to_node
+from rag_stores.llama_index import BackendLlamaStore
 
 __all__ = ["HybridRetriever", "BM25Retriever", "MMRRetriever", "RecommendRetriever",
            "DiscoverRetriever", "GroupedRetriever", "RerankPostprocessor", "Reranker"]
@@ -223,7 +223,7 @@ class RerankPostprocessor(BaseNodePostprocessor):
         index.as_query_engine(similarity_top_k=50,
                               node_postprocessors=[RerankPostprocessor(reranker=r, top_n=4)])
 
-    `reranker`: a `retrievers.rerank.Reranker` (a FastEmbed cross-encoder) or any callable
+    `reranker`: a `embedders.rerank.Reranker` (a FastEmbed cross-encoder) or any callable
     (query, texts) -> scores; keeps the best `top_n` (None: all), each scored by the reranker.
     Texts are the nodes' content (`metadata_mode`, default MetadataMode.NONE: the text).
     """

@@ -15,14 +15,14 @@ import math
 import pytest
 from langchain_core.documents import Document
 
+from embedders.rerank import Reranker
 from rag_stores.core import fusion as f
+from rag_stores.core import strategies as s
 from rag_stores.core.query import Query
 from rag_stores.core.records import Hit, Record
-from retrievers import strategies as s
 from retrievers.langchain import BM25Retriever, HybridRetriever, RerankCompressor
 from retrievers.llama_index import HybridRetriever as LlamaHybrid
 from retrievers.llama_index import RerankPostprocessor
-from retrievers.rerank import Reranker
 from tests.conformance import Variant, fresh_name
 
 ENGINES = ["qdrant-memory", "qdrant-edge", "qdrant-server", "qdrant-server-grpc-async",

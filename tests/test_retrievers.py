@@ -16,8 +16,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from langchain_core.vectorstores import VectorStoreRetriever
 
+from rag_stores.core import strategies as s
 from rag_stores.core.query import Query, UnsupportedError, text_only
-from retrievers import strategies as s
 from retrievers.langchain import (
     BM25Retriever,
     DiscoverRetriever,
@@ -242,8 +242,13 @@ def test_bad_settings_fail_at_construction(lc_embeddings) -> None:
             RecommendRetriever(vectorstore=store, strategy="best")
         with pytest.raises(ValidationError, match="positive"):
             RecommendRetriever(vectorstore=store, positive=[{"id": 1}])
-        with pytest.raises(ValidationError):  # not one of our stores
+        with pytest.raises(ValidationError):  # not a VectorStore at all
             HybridRetriever(vectorstore=object())
+        from langchain_core.vectorstores import InMemoryVectorStore
+
+        with pytest.raises(ValidationError, match="vectorstore must be a rag-stores LangChain "
+                                                  "store.*got InMemoryVectorStore"):
+            HybridRetriever(vectorstore=InMemoryVectorStore(lc_embeddings))
         # A dense-only Qdrant store has no sparse encoder for keywords: said plainly.
         with pytest.raises(ValueError, match="needs a sparse encoder"):
             BM25Retriever(vectorstore=store).invoke("cat")

@@ -62,7 +62,7 @@ class Reranker:
         if not isinstance(self.model, str):
             raise TypeError("this reranker is a scorer, not a model")
         if self._loaded is None:
-            from embedders.encoders import load_model
+            from .encoders import load_model
 
             self._loaded = load_model("rerank", self.model, model_path=self.model_path,
                                       **self.options)

@@ -21,7 +21,7 @@ Settings mean the same on both engines (the formulas: `rag_stores.core.fusion`):
   everything else is fused client-side by the backend (both legs fetched, then
   `core.fusion.fuse`), with the same results.
 - `reranker` (Dense, BM25, Hybrid): a second stage over the best `rerank_candidates` hits,
-  a `retrievers.rerank.Reranker` or any callable (query, texts) -> scores; hits come back in
+  a `embedders.rerank.Reranker` or any callable (query, texts) -> scores; hits come back in
   the reranker's order with its score.
 - BM25 is the engine's: Qdrant scores FastEmbed BM25 sparse vectors (stopwords and
   stemming of the encoder's language, avg_len fitted to the collection: embedders.sparse_fit)
@@ -50,9 +50,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from embedders.sparse import SparseVector
-from rag_stores.core.fusion import DEFAULT_RRF_K, FUSION_ALIASES, canonical
-from rag_stores.core.plans import adrive, drive
-from rag_stores.core.query import (
+
+from .fusion import DEFAULT_RRF_K, FUSION_ALIASES, canonical
+from .plans import adrive, drive
+from .query import (
     Example,
     Fusion,
     Query,
@@ -60,7 +61,7 @@ from rag_stores.core.query import (
     UnsupportedError,
     check_query_properties,
 )
-from rag_stores.core.records import Group, Hit
+from .records import Group, Hit
 
 Operator = Literal["or", "and"]
 Step = tuple[str, Any]
@@ -179,7 +180,7 @@ class Rerankable(Strategy):
     With a reranker, the engine is asked for max(k, rerank_candidates) hits, the reranker
     scores (query, text) pairs, and the best k by its score come back, each carrying it as
     `Hit.score` (the engine's score moves to `extra["retrieval_score"]`). A reranker is a
-    `retrievers.rerank.Reranker` or any callable (query, texts) -> scores (higher = better).
+    `embedders.rerank.Reranker` or any callable (query, texts) -> scores (higher = better).
     """
 
     reranker: Any = None
@@ -206,7 +207,7 @@ class Rerankable(Strategy):
 
 def rerank_hits(reranker: Any, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
     """Hits reordered by the reranker's scores (stable for ties), the best k of them."""
-    from .rerank import scores_of
+    from embedders.rerank import scores_of
 
     if not hits:
         return []

@@ -228,7 +228,7 @@ class QdrantBackend(PlanBackend):
         self._lock = threading.Lock()
         self._client = client
         self._aclient = async_client
-        self._owns_client = self._owns_aclient = False
+        self._owns_client = False
         self._connect: dict[str, Any] | None = None
         self._edge: EdgeClient | None = None
         if engine == "edge":

@@ -36,8 +36,8 @@ F = TypeVar("F")
 PROGRESS_MIN = 1000
 # Writes in flight when neither the caller nor the backend says otherwise. Serial by
 # measurement (README: Benchmarks, Qdrant server figures): the Qdrant backend runs one
-# request at a time on its sync client, and Weaviate's lazy schema updates may race. A
-# backend whose writes may overlap says how many with a `write_parallelism` attribute.
+# request at a time on its sync client. A backend whose writes may overlap says how many
+# with a `write_parallelism` attribute (Weaviate: 4).
 PARALLEL = 1
 
 

@@ -49,6 +49,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from embedders.rerank import scores_of
 from embedders.sparse import SparseVector
 
 from .fusion import DEFAULT_RRF_K, FUSION_ALIASES, canonical
@@ -207,8 +208,6 @@ class Rerankable(Strategy):
 
 def rerank_hits(reranker: Any, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
     """Hits reordered by the reranker's scores (stable for ties), the best k of them."""
-    from embedders.rerank import scores_of
-
     if not hits:
         return []
     scores = scores_of(reranker, query, [h.record.text for h in hits])

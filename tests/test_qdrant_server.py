@@ -201,6 +201,25 @@ def test_collection_options_reach_the_server(qdrant_server) -> None:
         store.backend.drop()
 
 
+@pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])
+async def test_concurrent_batches_keep_the_last_version_of_each_id(qdrant_server, grpc) -> None:
+    """Servers take several batches at once (QdrantBackend.write_parallelism): ids repeated
+    across the batches of one call end with their last text, as serial writes would."""
+    name = fresh_name("parallel")
+    texts = [f"doc {i % 100} v{i // 100}" for i in range(1200)]  # each id in 12 batches
+    ids = [str(i % 100) for i in range(1200)]
+    with QdrantVectorStore(EMB, name, **qdrant_server.connect_kwargs(grpc)) as store:
+        assert store.backend.write_parallelism > 1
+        store.add_texts(texts, [{"i": i} for i in range(1200)], ids=ids, batch_size=50)
+        got = {d.id: d.page_content for d in store.get_by_ids([str(i) for i in range(100)])}
+        assert got == {str(i): f"doc {i} v11" for i in range(100)}
+        await store.aadd_texts(texts[:600], ids=ids[:600], batch_size=50)
+        got = {d.id: d.page_content for d in store.get_by_ids([str(i) for i in range(100)])}
+        assert got == {str(i): f"doc {i} v5" for i in range(100)}
+        assert store.backend.count() == 100
+        store.backend.drop()
+
+
 def test_bad_options_are_named() -> None:
     url = {"url": "http://127.0.0.1:1", "check_compatibility": False}
     with pytest.raises(TypeError, match=r"'replicaton_factor'.*did you mean 'replication_factor'"):

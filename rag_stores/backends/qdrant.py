@@ -80,6 +80,8 @@ _UNKNOWN_CONDITION = ("MatchInterface", "Malformed Match condition",
 # (or a replacement node) should be found within the retry policy's seconds.
 _GRPC_RECONNECT = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.min_reconnect_backoff_ms": 100,
                    "grpc.max_reconnect_backoff_ms": 1000}
+# Upserts in flight on a server by default (see QdrantBackend.write_parallelism).
+SERVER_WRITE_PARALLELISM = 4
 # The payload key holding a record's tenant (rag layout), indexed with is_tenant on servers.
 TENANT_KEY = "tenant"
 # Requests that may run twice with the same outcome: retried on transient faults.
@@ -318,6 +320,8 @@ class QdrantBackend(PlanBackend):
         if self._edge is not None:  # thread-safe: concurrent queries run in parallel
             return self._edge.call
         client = self.client
+        if self.engine == "server":  # httpx and gRPC clients are thread-safe
+            return lambda request: getattr(client, request[0])(**request[1])
 
         def call_one(request: tuple[str, dict[str, Any]]) -> Any:
             with self._lock:  # local mode is not thread-safe; async calls may use threads
@@ -644,6 +648,13 @@ class QdrantBackend(PlanBackend):
         return Hit(self._record(point), score, extra)
 
     # --- write plans --------------------------------------------------------------------
+    @property
+    def write_parallelism(self) -> int:
+        """Upserts in flight by default (core.ingest.parallelism): a server applies one
+        batch while the client serialises the next (measured: README, Qdrant server write
+        figures); embedded engines write one batch at a time."""
+        return SERVER_WRITE_PARALLELISM if self.engine == "server" else 1
+
     def _upsert(self, records: Sequence[Record]) -> Plan:
         if not records:
             return

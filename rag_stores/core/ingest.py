@@ -34,10 +34,9 @@ F = TypeVar("F")
 
 # Inputs larger than this show a progress bar.
 PROGRESS_MIN = 1000
-# Writes in flight when neither the caller nor the backend says otherwise. Serial by
-# measurement (README: Benchmarks, Qdrant server figures): the Qdrant backend runs one
-# request at a time on its sync client. A backend whose writes may overlap says how many
-# with a `write_parallelism` attribute (Weaviate: 4).
+# Writes in flight when neither the caller nor the backend says otherwise. A backend whose
+# writes may overlap says how many with a `write_parallelism` attribute (Weaviate 4, a
+# Qdrant server 4, embedded Qdrant 1; measured: README, Benchmarks).
 PARALLEL = 1
 
 

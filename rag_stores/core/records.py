@@ -12,6 +12,9 @@ from embedders.sparse import SparseVector
 
 __all__ = ["Record", "Hit", "Group", "SparseVector", "check_record"]
 
+# One encoder for every check: json.dumps(..., allow_nan=False) would build one per call.
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+
 
 @dataclass
 class Record:
@@ -62,7 +65,7 @@ def check_records(records: Sequence[Record], dim: int | None = None) -> None:
         if not isinstance(record.metadata, dict):
             raise TypeError(f"metadata of record {record.id!r} must be a dict")
         try:
-            json.dumps(record.metadata, allow_nan=False)
+            _STRICT_JSON.encode(record.metadata)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"metadata of record {record.id!r} is not JSON-serialisable: {exc}") from exc

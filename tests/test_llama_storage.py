@@ -66,10 +66,12 @@ def test_index_retrievers_in_every_mode(index: VectorStoreIndex) -> None:
 
 
 async def test_async_retrieval_matches_sync(index: VectorStoreIndex) -> None:
+    # no tie in the top 2 (weaviate 3 words, qdrant 1, banana 0): a cluster merges tied
+    # shards' hits in any order
     retriever = index.as_retriever(similarity_top_k=2)
-    sync = [n.node.node_id for n in retriever.retrieve("weaviate go")]
-    asynchronous = [n.node.node_id for n in await retriever.aretrieve("weaviate go")]
-    assert sync == asynchronous and len(sync) == 2
+    sync = [n.node.ref_doc_id for n in retriever.retrieve("weaviate go database")]
+    asynchronous = [n.node.ref_doc_id for n in await retriever.aretrieve("weaviate go database")]
+    assert sync == asynchronous == ["weaviate", "qdrant"]
 
 
 def test_query_engine_answers_from_retrieved_nodes(index: VectorStoreIndex) -> None:

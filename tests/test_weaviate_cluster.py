@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import threading
 import time
 
 import pytest
 import weaviate
 from langchain_core.embeddings import DeterministicFakeEmbedding
+from weaviate.classes.init import AdditionalConfig, Timeout
 
 from rag_stores.backends.weaviate import WeaviateWriteError
 from rag_stores.core.retry import EngineUnavailableError, RetryPolicy
 from rag_stores.langchain import WeaviateVectorStore
 from rag_stores.servers.weaviate import WeaviateCluster, WeaviateServer
+from tests.conformance import fresh_name
 from tests.processes import cli, gone, read_until, wait_for_count
 
 pytestmark = pytest.mark.weaviate
@@ -32,9 +35,12 @@ READ_BOUND = 60.0  # seconds a read may take while the cluster notices the lost 
 
 
 def _store(node: WeaviateServer, **options) -> WeaviateVectorStore:
+    # timeout below FAILOVER's deadline: a write stuck on the lost node is sent again (seen:
+    # with weaviate-client's 90 s insert timeout, a batch hung past the deadline)
     return WeaviateVectorStore(EMB, "Docs", url=node.url, grpc_port=node.grpc_port,
                                batch_size=100, shard_number=3, replication_factor=3,
-                               consistency_level="QUORUM", retry=FAILOVER, index="flat", **options)
+                               consistency_level="QUORUM", retry=FAILOVER, timeout=10,
+                               index="flat", **options)
 
 
 def _check_sample(store: WeaviateVectorStore) -> None:
@@ -88,6 +94,44 @@ def test_node_lost_mid_ingest_converges_and_reads_recover(tmp_path) -> None:
         assert wait_for_count(rejoined, N) == N
         for store in (writer_store, reader, rejoined):
             store.close()
+
+
+def test_a_timed_out_batch_is_retried_then_named(weaviate_server) -> None:
+    """A gRPC deadline (weaviate-client raises it as WeaviateBatchError "Deadline Exceeded")
+    is transient: the batch is sent again within the policy, then one clear error. The gRPC
+    port here accepts connections and never answers, as a node stuck in failover does."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        client = weaviate.connect_to_custom(
+            http_host="127.0.0.1", http_port=weaviate_server.http_port, http_secure=False,
+            grpc_host="127.0.0.1", grpc_port=silent.getsockname()[1], grpc_secure=False,
+            skip_init_checks=True,
+            additional_config=AdditionalConfig(timeout=Timeout(query=1, insert=1)))
+        store = WeaviateVectorStore(EMB, fresh_name("Stuck"), client=client, index="flat",
+                                    retry=RetryPolicy(attempts=3, initial_delay=0.05,
+                                                      deadline=20))
+        started = time.monotonic()
+        with pytest.raises(EngineUnavailableError, match=r"Weaviate data.insert_many of 2 "
+                                                         r"objects .* after 3 attempts.*Deadline"):
+            store.add_texts(["a", "b"], ids=["1", "2"])
+        assert time.monotonic() - started < 20
+        client.close()
+    finally:
+        silent.close()
+
+
+def test_timeout_is_checked_and_reaches_the_client(weaviate_server) -> None:
+    with pytest.raises(ValueError, match=r"timeout must be a positive number.*got -1"):
+        WeaviateVectorStore(EMB, "Docs", url=weaviate_server.url, timeout=-1)
+    with weaviate.connect_to_local(port=weaviate_server.http_port,
+                                   grpc_port=weaviate_server.grpc_port) as client:
+        with pytest.raises(ValueError, match="timeout= sets the clients this backend opens"):
+            WeaviateVectorStore(EMB, "Docs", client=client, timeout=5)
+    store = WeaviateVectorStore(EMB, "Docs", url=weaviate_server.url,
+                                grpc_port=weaviate_server.grpc_port, timeout=7)
+    timeout = store.backend.client._connection.timeout_config
+    assert (timeout.query, timeout.insert) == (7, 7)
+    store.close()
 
 
 def test_single_server_killed_mid_batch_keeps_what_it_acknowledged(tmp_path) -> None:

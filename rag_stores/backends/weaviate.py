@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+import grpc
 import numpy as np
 import weaviate
 from weaviate.classes.config import (
@@ -72,6 +73,7 @@ from weaviate.classes.config import (
     VectorDistances,
 )
 from weaviate.classes.data import DataObject
+from weaviate.classes.init import AdditionalConfig, Timeout
 from weaviate.classes.query import (
     BM25Operator,
     Filter,
@@ -255,9 +257,14 @@ class WeaviateBackend(PlanBackend):
         shard_number: int | None = None,
         async_replication: bool | None = None,
         retry: RetryPolicy | int | None = None,
+        timeout: float | Timeout | None = None,
         bm25: dict[str, Any] | None = None,
     ) -> None:
         self.bm25 = _bm25_config(bm25)
+        additional_config = _additional_config(timeout)
+        if timeout is not None and (client is not None or async_client is not None):
+            raise ValueError("timeout= sets the clients this backend opens; the clients you "
+                             "pass keep their own (weaviate AdditionalConfig(timeout=...))")
         for name, value in (("replication_factor", replication_factor),
                             ("shard_number", shard_number)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)
@@ -302,6 +309,7 @@ class WeaviateBackend(PlanBackend):
         if client is None and async_client is None:
             self._spec = _connection_spec(url, host, port, grpc_port, api_key, headers,
                                           persistence_path)
+            self._spec["additional_config"] = additional_config
             if self._spec["kind"] == "embedded":
                 # Starting the server is synchronous; do it now rather than inside a loop.
                 self.client  # noqa: B018
@@ -417,10 +425,16 @@ class WeaviateBackend(PlanBackend):
         if isinstance(exc, WeaviateConnectionError | WeaviateTimeoutError |
                       WeaviateGRPCUnavailableError | ConnectionError | TimeoutError):
             return True
-        text = str(exc)
+        # weaviate-client keeps only a gRPC error's text ("Deadline Exceeded" for a batch);
+        # the RpcError it came from, when chained, tells its status
+        origin = exc.__cause__ or exc.__context__
+        if isinstance(origin, grpc.RpcError) and callable(getattr(origin, "code", None)):
+            return origin.code() in (grpc.StatusCode.UNAVAILABLE,
+                                     grpc.StatusCode.DEADLINE_EXCEEDED)
+        text = str(exc).lower()
         return isinstance(exc, WeaviateBaseError) and any(
-            sign in text for sign in ("DEADLINE_EXCEEDED", "UNAVAILABLE", "connection refused",
-                                      "no read replica found", "context deadline exceeded"))
+            sign in text for sign in ("deadline_exceeded", "deadline exceeded", "unavailable",
+                                      "connection refused", "no read replica found"))
 
     def _translate(self, exc: Exception) -> Exception:
         text = str(exc)
@@ -1080,6 +1094,20 @@ def _connection_spec(url: str | None, host: str | None, port: int | None, grpc_p
             "lease": None, **common}
 
 
+def _additional_config(timeout: float | Timeout | None) -> AdditionalConfig | None:
+    """`timeout=`: seconds for each query and each insert (weaviate-client's defaults: 30 and
+    90), or a weaviate `Timeout`. A request that times out is retried by the retry policy
+    while its deadline has not passed, so keep the timeout below that deadline."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, Timeout):
+        return AdditionalConfig(timeout=timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or a weaviate Timeout, "
+                         f"got {timeout!r}")
+    return AdditionalConfig(timeout=Timeout(query=timeout, insert=timeout))
+
+
 def _connect_error(spec: dict[str, Any], exc: Exception) -> Exception:
     where = spec["where"]
     if isinstance(exc, AuthenticationFailedError) or getattr(exc, "status_code", None) in (401, 403):
@@ -1102,11 +1130,12 @@ def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
             lease = spec["lease"]
             spec["where"] = f"embedded Weaviate at http://{HOST}:{lease.http_port}"
             return weaviate.connect_to_local(host=HOST, port=lease.http_port,
-                                             grpc_port=lease.grpc_port, headers=spec["headers"])
+                                             grpc_port=lease.grpc_port, headers=spec["headers"],
+                                             additional_config=spec["additional_config"])
         if kind == "cloud":
             return weaviate.connect_to_weaviate_cloud(
                 cluster_url=spec["cluster_url"], auth_credentials=spec["api_key"],
-                headers=spec["headers"])
+                headers=spec["headers"], additional_config=spec["additional_config"])
         return weaviate.connect_to_custom(**_custom_args(spec))
     except WeaviateBaseError as exc:
         raise _connect_error(spec, exc) from exc
@@ -1120,15 +1149,16 @@ def _new_async(spec: dict[str, Any]) -> weaviate.WeaviateAsyncClient:
 
         lease = spec["lease"]
         return weaviate.use_async_with_local(host=HOST, port=lease.http_port,
-                                             grpc_port=lease.grpc_port, headers=spec["headers"])
+                                             grpc_port=lease.grpc_port, headers=spec["headers"],
+                                             additional_config=spec["additional_config"])
     if kind == "cloud":
         return weaviate.use_async_with_weaviate_cloud(
             cluster_url=spec["cluster_url"], auth_credentials=spec["api_key"],
-            headers=spec["headers"])
+            headers=spec["headers"], additional_config=spec["additional_config"])
     return weaviate.use_async_with_custom(**_custom_args(spec))
 
 
 def _custom_args(spec: dict[str, Any]) -> dict[str, Any]:
     keys = ("http_host", "http_port", "http_secure", "grpc_host", "grpc_port", "grpc_secure",
-            "headers")
+            "headers", "additional_config")
     return {**{k: spec[k] for k in keys}, "auth_credentials": spec["api_key"]}

@@ -78,7 +78,10 @@ class Retrier:
     def _give_up(self, request: Any, exc: Exception, tries: int) -> Exception:
         if not self.is_transient(exc):
             return exc
-        how = f"after {tries} attempts" if tries > 1 else "(not retried: not idempotent)"
+        how = f"after {tries} attempts" if tries > 1 else \
+            "(not retried: not idempotent)" if not self.is_idempotent(request) else \
+            f"(not retried: the retry deadline of {self.policy.deadline:g} s had passed)" \
+            if self.policy.attempts > 1 else "(retries off)"
         return EngineUnavailableError(f"{self.describe(request)} failed {how}: "
                                       f"{type(exc).__name__}: {exc}")
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +54,50 @@ def wait_for_count(store: Any, n: int, timeout: float = 60.0) -> int:
         time.sleep(0.5)
         count = store.backend.count()
     return count
+
+
+@contextmanager
+def resetting_grpc_peer() -> Iterator[int]:
+    """A loopback HTTP/2 peer (its port) that resets every request's stream with CANCEL, as
+    a cluster node does to a write it gives up on mid-way (seen from Weaviate in failover):
+    gRPC clients see CANCELLED, "Received RST_STREAM with error code 8"."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    from h2.errors import ErrorCodes
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def serve(conn: socket.socket) -> None:
+        h2conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        h2conn.initiate_connection()
+        with conn:
+            try:
+                conn.sendall(h2conn.data_to_send())
+                while not stop.is_set() and (data := conn.recv(65536)):
+                    for event in h2conn.receive_data(data):
+                        if isinstance(event, h2.events.RequestReceived):
+                            h2conn.reset_stream(event.stream_id, ErrorCodes.CANCEL)
+                    conn.sendall(h2conn.data_to_send())
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+        for conn in conns:
+            conn.close()

@@ -34,7 +34,7 @@ from rag_stores.servers.qdrant import (
 )
 from tests.conformance import fresh_name
 from tests.conftest import qdrant_binary_or_skip
-from tests.processes import cli, gone, read_until
+from tests.processes import cli, gone, read_until, resetting_grpc_peer
 
 KEY = "rag-stores-qdrant-test-key"
 EMB = DeterministicFakeEmbedding(size=16)
@@ -218,6 +218,17 @@ async def test_concurrent_batches_keep_the_last_version_of_each_id(qdrant_server
         assert got == {str(i): f"doc {i} v5" for i in range(100)}
         assert store.backend.count() == 100
         store.backend.drop()
+
+
+def test_a_stream_reset_by_the_server_is_retried_then_named() -> None:
+    """gRPC CANCELLED by an RST_STREAM (a node dropping a request mid-way) is transient."""
+    with resetting_grpc_peer() as grpc_port:
+        backend = QdrantBackend("docs", host=HOST, port=1, grpc_port=grpc_port, prefer_grpc=True,
+                                check_compatibility=False,
+                                retry=RetryPolicy(attempts=3, initial_delay=0.05))
+        with pytest.raises(EngineUnavailableError, match=r"(?s)get_collection .* after 3 attempts.*CANCELLED.*RST_STREAM"):
+            backend.count()
+        backend.close()
 
 
 def test_bad_options_are_named() -> None:

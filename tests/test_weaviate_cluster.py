@@ -20,7 +20,7 @@ from rag_stores.core.retry import EngineUnavailableError, RetryPolicy
 from rag_stores.langchain import WeaviateVectorStore
 from rag_stores.servers.weaviate import WeaviateCluster, WeaviateServer
 from tests.conformance import fresh_name
-from tests.processes import cli, gone, read_until, wait_for_count
+from tests.processes import cli, gone, read_until, resetting_grpc_peer, wait_for_count
 
 pytestmark = pytest.mark.weaviate
 
@@ -118,6 +118,22 @@ def test_a_timed_out_batch_is_retried_then_named(weaviate_server) -> None:
         client.close()
     finally:
         silent.close()
+
+
+def test_a_batch_whose_stream_the_server_resets_is_retried_then_named(weaviate_server) -> None:
+    """weaviate-client raises a reset stream as WeaviateBatchError "Received RST_STREAM with
+    error code 8" (seen when a node was lost mid-ingest): transient, sent again, then named."""
+    with resetting_grpc_peer() as grpc_port:
+        client = weaviate.connect_to_custom(
+            http_host="127.0.0.1", http_port=weaviate_server.http_port, http_secure=False,
+            grpc_host="127.0.0.1", grpc_port=grpc_port, grpc_secure=False,
+            skip_init_checks=True)
+        store = WeaviateVectorStore(EMB, fresh_name("Reset"), client=client, index="flat",
+                                    retry=RetryPolicy(attempts=3, initial_delay=0.05))
+        with pytest.raises(EngineUnavailableError, match=r"insert_many of 1 objects .* after 3 "
+                                                         r"attempts.*RST_STREAM"):
+            store.add_texts(["a"], ids=["1"])
+        client.close()
 
 
 def test_timeout_is_checked_and_reaches_the_client(weaviate_server) -> None:

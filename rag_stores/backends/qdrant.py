@@ -51,7 +51,7 @@ from ..core.query import (
     text_only,
 )
 from ..core.records import Group, Hit, Record, SparseVector, check_records
-from ..core.retry import RetryPolicy, as_policy
+from ..core.retry import RetryPolicy, as_policy, is_transient_rpc
 from ..core.scores import DISTANCES
 
 if TYPE_CHECKING:
@@ -365,8 +365,8 @@ class QdrantBackend(PlanBackend):
             return exc.status_code in (502, 503, 504)
         if isinstance(exc, ResponseHandlingException):  # httpx: refused, reset, timed out
             return True
-        if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
-            return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        if isinstance(exc, grpc.RpcError):
+            return is_transient_rpc(exc)
         return isinstance(exc, ConnectionError | TimeoutError)
 
     def _translate(self, exc: Exception) -> Exception:

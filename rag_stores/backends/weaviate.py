@@ -108,7 +108,7 @@ from ..core.query import (
     split_boost,
 )
 from ..core.records import Group, Hit, Record, check_records
-from ..core.retry import RetryPolicy, as_policy
+from ..core.retry import RetryPolicy, as_policy, is_transient_rpc
 from ..core.scores import DISTANCES
 from . import weaviate_layout as layout
 from .weaviate_filters import MATCH_NONE, needed_properties, to_weaviate
@@ -425,12 +425,11 @@ class WeaviateBackend(PlanBackend):
         if isinstance(exc, WeaviateConnectionError | WeaviateTimeoutError |
                       WeaviateGRPCUnavailableError | ConnectionError | TimeoutError):
             return True
-        # weaviate-client keeps only a gRPC error's text ("Deadline Exceeded" for a batch);
-        # the RpcError it came from, when chained, tells its status
+        # weaviate-client keeps only a gRPC error's text ("Deadline Exceeded", "Received
+        # RST_STREAM ..." for a batch); the RpcError it came from, when chained, tells more
         origin = exc.__cause__ or exc.__context__
-        if isinstance(origin, grpc.RpcError) and callable(getattr(origin, "code", None)):
-            return origin.code() in (grpc.StatusCode.UNAVAILABLE,
-                                     grpc.StatusCode.DEADLINE_EXCEEDED)
+        if isinstance(origin, grpc.RpcError):
+            return is_transient_rpc(origin)
         text = str(exc).lower()
         return isinstance(exc, WeaviateBaseError) and any(
             sign in text for sign in ("deadline_exceeded", "deadline exceeded", "unavailable",

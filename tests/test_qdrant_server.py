@@ -226,7 +226,8 @@ def test_a_stream_reset_by_the_server_is_retried_then_named() -> None:
         backend = QdrantBackend("docs", host=HOST, port=1, grpc_port=grpc_port, prefer_grpc=True,
                                 check_compatibility=False,
                                 retry=RetryPolicy(attempts=3, initial_delay=0.05))
-        with pytest.raises(EngineUnavailableError, match=r"(?s)get_collection .* after 3 attempts.*CANCELLED.*RST_STREAM"):
+        with pytest.raises(EngineUnavailableError,
+                           match=r"(?s)get_collection .* after 3 attempts.*CANCELLED.*RST_STREAM"):
             backend.count()
         backend.close()
 

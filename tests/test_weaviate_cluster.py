@@ -96,16 +96,23 @@ def test_node_lost_mid_ingest_converges_and_reads_recover(tmp_path) -> None:
             store.close()
 
 
+def _client_with_grpc_at(server: WeaviateServer, grpc_port: int,
+                         **options) -> weaviate.WeaviateClient:
+    """A client of `server` over HTTP whose gRPC (every batch and search) goes to `grpc_port`."""
+    return weaviate.connect_to_custom(
+        http_host="127.0.0.1", http_port=server.http_port, http_secure=False,
+        grpc_host="127.0.0.1", grpc_port=grpc_port, grpc_secure=False, skip_init_checks=True,
+        **options)
+
+
 def test_a_timed_out_batch_is_retried_then_named(weaviate_server) -> None:
     """A gRPC deadline (weaviate-client raises it as WeaviateBatchError "Deadline Exceeded")
     is transient: the batch is sent again within the policy, then one clear error. The gRPC
     port here accepts connections and never answers, as a node stuck in failover does."""
     silent = socket.create_server(("127.0.0.1", 0))
     try:
-        client = weaviate.connect_to_custom(
-            http_host="127.0.0.1", http_port=weaviate_server.http_port, http_secure=False,
-            grpc_host="127.0.0.1", grpc_port=silent.getsockname()[1], grpc_secure=False,
-            skip_init_checks=True,
+        client = _client_with_grpc_at(
+            weaviate_server, silent.getsockname()[1],
             additional_config=AdditionalConfig(timeout=Timeout(query=1, insert=1)))
         store = WeaviateVectorStore(EMB, fresh_name("Stuck"), client=client, index="flat",
                                     retry=RetryPolicy(attempts=3, initial_delay=0.05,
@@ -124,10 +131,7 @@ def test_a_batch_whose_stream_the_server_resets_is_retried_then_named(weaviate_s
     """weaviate-client raises a reset stream as WeaviateBatchError "Received RST_STREAM with
     error code 8" (seen when a node was lost mid-ingest): transient, sent again, then named."""
     with resetting_grpc_peer() as grpc_port:
-        client = weaviate.connect_to_custom(
-            http_host="127.0.0.1", http_port=weaviate_server.http_port, http_secure=False,
-            grpc_host="127.0.0.1", grpc_port=grpc_port, grpc_secure=False,
-            skip_init_checks=True)
+        client = _client_with_grpc_at(weaviate_server, grpc_port)
         store = WeaviateVectorStore(EMB, fresh_name("Reset"), client=client, index="flat",
                                     retry=RetryPolicy(attempts=3, initial_delay=0.05))
         with pytest.raises(EngineUnavailableError, match=r"insert_many of 1 objects .* after 3 "

@@ -92,10 +92,14 @@ class Retrier:
     def _give_up(self, request: Any, exc: Exception, tries: int) -> Exception:
         if not self.is_transient(exc):
             return exc
-        how = f"after {tries} attempts" if tries > 1 else \
-            "(not retried: not idempotent)" if not self.is_idempotent(request) else \
-            f"(not retried: the retry deadline of {self.policy.deadline:g} s had passed)" \
-            if self.policy.attempts > 1 else "(retries off)"
+        if tries > 1:
+            how = f"after {tries} attempts"
+        elif not self.is_idempotent(request):
+            how = "(not retried: not idempotent)"
+        elif self.policy.attempts > 1:
+            how = f"(not retried: the retry deadline of {self.policy.deadline:g} s had passed)"
+        else:
+            how = "(retries off)"
         return EngineUnavailableError(f"{self.describe(request)} failed {how}: "
                                       f"{type(exc).__name__}: {exc}")
 

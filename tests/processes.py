@@ -46,6 +46,21 @@ def gone(pid: int, timeout: float = 15.0) -> bool:
     return False
 
 
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket process `pid` listens on, read from /proc."""
+    inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
+              if os.readlink(fd).startswith("socket:[")}
+    found = set()
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                words = [bytes.fromhex(address[i:i + 8])[::-1] for i in range(0, len(address), 8)]
+                found.add((socket.inet_ntop(family, b"".join(words)), int(port, 16)))
+    return found
+
+
 def wait_for_count(store: Any, n: int, timeout: float = 60.0) -> int:
     """The store's count once it is `n` (replicas catching up), or the last count seen."""
     deadline = time.monotonic() + timeout

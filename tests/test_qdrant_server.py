@@ -34,7 +34,7 @@ from rag_stores.servers.qdrant import (
 )
 from tests.conformance import fresh_name
 from tests.conftest import qdrant_binary_or_skip
-from tests.processes import cli, gone, read_until, resetting_grpc_peer
+from tests.processes import cli, gone, listening_addresses, read_until, resetting_grpc_peer
 
 KEY = "rag-stores-qdrant-test-key"
 EMB = DeterministicFakeEmbedding(size=16)
@@ -164,6 +164,11 @@ def test_api_key_right_wrong_missing_and_never_shown(qdrant_auth_server, grpc, c
 
 
 # --- strict mode, collection options, consistency ------------------------------------------------
+
+
+def test_every_listener_is_on_loopback(qdrant_server) -> None:
+    assert listening_addresses(qdrant_server.pid) == {
+        (HOST, port) for port in qdrant_server._ports().values()}
 
 
 @pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])

@@ -171,7 +171,7 @@ def test_single_server_killed_mid_batch_keeps_what_it_acknowledged(tmp_path) -> 
 
         store.backend.upsert = counting_upsert  # type: ignore[method-assign]
         with pytest.raises(EngineUnavailableError, match=r"Weaviate data.insert_many of \d+ "
-                                                         r"objects on collection 'Docs'"):
+                           rf"objects on collection 'Docs' at {re.escape(server.url)}"):
             store.add_texts(TEXTS, METADATAS, ids=IDS)
         server.start()  # the same data directory and ports
         store.backend.upsert = upsert  # type: ignore[method-assign]

@@ -19,6 +19,7 @@ from weaviate.classes.query import MetadataQuery
 from weaviate.exceptions import UnexpectedStatusCodeError
 
 from rag_stores.servers import weaviate as ws
+from tests.processes import listening_addresses
 
 pytestmark = pytest.mark.weaviate
 
@@ -35,6 +36,13 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[list[str], dict
 
 
 # -- the server ---------------------------------------------------------------------------
+
+
+def test_every_listener_is_on_loopback_and_outside_the_ephemeral_range(weaviate_server) -> None:
+    ports = weaviate_server._ports()
+    assert listening_addresses(weaviate_server.pid) == {(ws.HOST, p) for p in ports.values()}
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert all(port < low for port in ports.values()), ports
 
 
 def test_roundtrip_with_own_vectors(weaviate_client) -> None:
@@ -169,6 +177,8 @@ def test_connect_to_embedded_runs_our_binary_offline(monkeypatch, tmp_path) -> N
 
     client = weaviate.connect_to_embedded(**kwargs, port=ws.free_port(), grpc_port=ws.free_port())
     try:
+        embedded = client._connection.embedded_db.process
+        assert {host for host, _ in listening_addresses(embedded.pid)} == {ws.HOST}
         meta = client.get_meta()
         assert meta["version"] == ws.DEFAULT_VERSION
         assert MODULES <= set(meta["modules"])

@@ -410,8 +410,7 @@ class WeaviateBackend(PlanBackend):
 
     def _describe(self, request: Any) -> str:
         target, path, kwargs = request
-        where = self._spec.get("url") or self._spec.get("host") or "embedded Weaviate" \
-            if self._spec is not None else "the given client's server"
+        where = self._spec["where"] if self._spec is not None else "the given client's server"
         batch = f" of {len(kwargs['objects'])} objects" if "objects" in kwargs else ""
         return f"Weaviate {path}{batch} on collection {self.collection_name!r} at {where}"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,9 +39,31 @@ class ServerError(RuntimeError):
 # --- ports ------------------------------------------------------------------------------
 
 
+# Servers take ports below the kernel's ephemeral range: a port from that range can be handed
+# to some process's outgoing connection while its server is down (a restart on the same
+# ports), and the server then cannot bind it again (Weaviate even reports ready without
+# its cluster data port, and every count(*) then times out).
+_PORT_FLOOR = 20000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; other systems: 49152-65535, also above
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
+    """A TCP port free on loopback right now, outside the ephemeral range when possible."""
+    low, high = _ephemeral_range()
+    candidates = range(_PORT_FLOOR, low) if low - _PORT_FLOOR >= 1000 else range(high + 1, 65536)
+    rng = random.SystemRandom()  # concurrent processes must not walk the same sequence
+    for _ in range(200 if len(candidates) >= 1000 else 0):
+        port = rng.choice(candidates)
+        if port_is_free(port):
+            return port
+    with socket.socket() as sock:  # no room outside the ephemeral range: let the kernel pick
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
@@ -55,6 +78,14 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection((HOST, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def free_port_block(size: int) -> int:
@@ -195,6 +226,8 @@ class ServerProcess:
             raise
 
     def _wait_ready(self) -> None:
+        """Ready = the readiness URL answers 200 and every port of `_ports()` accepts
+        connections (Weaviate answers ready even when a listener of its failed to bind)."""
         assert self.process is not None
         deadline = time.monotonic() + self.startup_timeout
         while True:
@@ -202,17 +235,26 @@ class ServerProcess:
             if code is not None:
                 raise ServerError(f"{self.engine} exited with code {code} while starting; "
                                   f"its log ends with:\n{tail(self.log_path)}")
-            try:
-                with urllib.request.urlopen(self._ready_url(), timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            silent = self._silent_ports()
+            if not silent:
+                return
             if time.monotonic() > deadline:
                 raise ServerError(f"{self.engine} was not ready after "
-                                  f"{self.startup_timeout:.0f}s; its log ends with:\n"
-                                  f"{tail(self.log_path)}")
+                                  f"{self.startup_timeout:.0f}s ({silent}); its log ends "
+                                  f"with:\n{tail(self.log_path)}")
             time.sleep(0.1)
+
+    def _silent_ports(self) -> str:
+        """What is not ready yet, or '' when the server is ready."""
+        try:
+            with urllib.request.urlopen(self._ready_url(), timeout=2) as response:
+                if response.status != 200:
+                    return f"{self._ready_url()} answered {response.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            return f"{self._ready_url()} did not answer 200: {exc}"
+        silent = [f"{name} port {port}" for name, port in self._ports().items()
+                  if not _accepts(port)]
+        return f"nothing listens on its {', '.join(silent)}" if silent else ""
 
     def kill(self) -> None:
         """SIGKILL the server (a crash); data, ports and log stay for `start()`."""

@@ -3,25 +3,28 @@
 No Weaviate binary ships on PyPI, and Weaviate's embedded mode downloads one from
 GitHub. This module builds ``weaviate-server`` from the Go module proxy instead::
 
-    GOBIN=<cache>/v<version> go install github.com/weaviate/weaviate/cmd/weaviate-server@v<version>
+    go mod download github.com/weaviate/weaviate@v<version>     # the source, from the proxy
+    go build ./cmd/weaviate-server                              # in a copy of it, one change:
 
-and runs it as a plain child process (tests, ``rag-stores weaviate serve``) or hands
+the gRPC API and the cluster data API listen on ``127.0.0.1`` instead of every interface
+(Weaviate hard-codes ``":<port>"`` for those two listeners and has no setting for it; the
+REST API, gossip and RAFT already take the loopback address from their settings), so a
+server started here is reachable from this machine only. It runs as a plain child process (tests, ``rag-stores weaviate serve``) or hands
 it to ``weaviate.connect_to_embedded`` (the Weaviate backend's default).
 
 Cache layout (``<cache>`` is ``$XDG_CACHE_HOME/rag-stores/weaviate``, by default
 ``~/.cache/rag-stores/weaviate``)::
 
-    <cache>/v1.38.11/weaviate-server                  the binary built by `go install`
+    <cache>/v1.38.11-loopback/weaviate-server         the binary built as above
     <cache>/embedded/weaviate-v1.38.11-<sha256("v1.38.11")>
                                                       a hard link (or symlink) to it, named
                                                       the way weaviate-client's embedded mode
                                                       looks for it; pass binary_path=<cache>/embedded
-    <cache>/build/weaviate-server                     an older manual build; adopted into
-                                                      v<version>/ when its version matches
 
 ``RAG_STORES_WEAVIATE_BIN`` overrides the cache: naming an existing file, that file
 is the server binary (its embedded Go build info must match the version asked for,
-when it carries one); naming anything else, it is used as ``<cache>``.
+when it carries one; a stock build's gRPC port listens on every interface); naming
+anything else, it is used as ``<cache>``.
 
 Building needs Go >= 1.26 (for v1.38) and the Go module proxy; the first build
 downloads a few hundred modules and takes several minutes on two cores.
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import json
 import mmap
 import os
 import re
@@ -62,7 +66,7 @@ if TYPE_CHECKING:
 
 DEFAULT_VERSION = "1.38.11"
 MIN_GO = (1, 26)
-GO_PACKAGE = "github.com/weaviate/weaviate/cmd/weaviate-server"
+GO_MODULE = "github.com/weaviate/weaviate"
 BINARY_NAME = "weaviate-server"
 ENV_BIN = "RAG_STORES_WEAVIATE_BIN"
 ENV_API_KEY = "RAG_STORES_WEAVIATE_API_KEY"
@@ -71,7 +75,14 @@ DEFAULT_MODULES = ("generative-dummy", "reranker-dummy", "backup-filesystem")
 LOG_FILE = "weaviate.log"
 
 _VERSION_RE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-(?:rc|beta|alpha)\.\d+)?)$")
-_BUILDINFO_RE = re.compile(rb"\nmod\tgithub\.com/weaviate/weaviate\tv([0-9A-Za-z.\-+]+)\t")
+# A `go install` build records the module version; ours, built in a copy, the -X flag below.
+_BUILDINFO_RE = re.compile(rb"\nmod\tgithub\.com/weaviate/weaviate\tv([0-9A-Za-z.\-+]+)\t"
+                           rb"|usecases/build\.Version=([0-9A-Za-z.\-+]+)")
+# The listeners that hard-code every interface, each rewritten once to loopback.
+_LOOPBACK_PATCHES = ("adapters/handlers/grpc/server.go",
+                     "adapters/handlers/rest/clusterapi/serve.go",
+                     "adapters/handlers/rest/clusterapi/grpc/server.go")
+_ANY_INTERFACE, _LOOPBACK = 'fmt.Sprintf(":%d"', f'fmt.Sprintf("{HOST}:%d"'
 
 
 class WeaviateBinaryError(RuntimeError):
@@ -112,11 +123,12 @@ def binary_version(path: str | os.PathLike[str]) -> str | None:
     """
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         match = _BUILDINFO_RE.search(data)  # type: ignore[call-overload]
-        return match.group(1).decode() if match else None  # read before the map closes
+        # read before the map closes
+        return (match.group(1) or match.group(2)).decode() if match else None
 
 
 def _built_path(version: str) -> Path:
-    return cache_dir() / f"v{version}" / BINARY_NAME
+    return cache_dir() / f"v{version}-loopback" / BINARY_NAME
 
 
 def _check_version(path: Path, version: str) -> Path:
@@ -137,17 +149,6 @@ def find_binary(version: str = DEFAULT_VERSION) -> Path | None:
         return _check_version(Path(override).expanduser(), version)
     built = _built_path(version)
     return built if built.is_file() else None
-
-
-def _adopt_manual_build(version: str) -> Path | None:
-    """Link ``<cache>/build/weaviate-server`` into ``v<version>/`` when its version matches."""
-    candidate = cache_dir() / "build" / BINARY_NAME
-    if not candidate.is_file() or binary_version(candidate) != version:
-        return None
-    target = _built_path(version)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _link(candidate, target)
-    return target
 
 
 def _link(source: Path, target: Path) -> None:
@@ -179,31 +180,54 @@ def _go_missing_message(version: str) -> str:
     )
 
 
+def _go(go: str, args: list[str], env: Mapping[str, str], cwd: Path | None = None,
+        capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run Go with its progress on our stderr; a failure names the command."""
+    result = subprocess.run([go, *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL, text=True,
+                            stdout=subprocess.PIPE if capture else 2, check=False)
+    if result.returncode != 0:
+        raise WeaviateBinaryError(
+            f"`go {' '.join(args)}` failed (exit {result.returncode}, {_go_version(go)[0]}; "
+            f"v1.38 needs Go >= {'.'.join(map(str, MIN_GO))}); see its output above")
+    return result
+
+
+def _pin_to_loopback(source: Path, version: str) -> None:
+    for name in _LOOPBACK_PATCHES:
+        path = source / name
+        text = path.read_text()
+        if text.count(_ANY_INTERFACE) != 1:
+            raise WeaviateBinaryError(
+                f"weaviate v{version}: {name} no longer has exactly one {_ANY_INTERFACE} "
+                f"listener, so the build cannot pin it to {HOST}; use a version this "
+                f"rag-stores knows ({DEFAULT_VERSION}) or set {ENV_BIN} to a binary")
+        path.chmod(0o644)  # the module cache's files are read-only
+        path.write_text(text.replace(_ANY_INTERFACE, _LOOPBACK))
+
+
 def _build(version: str) -> Path:
     go = shutil.which("go")
     if go is None:
         raise WeaviateBinaryError(_go_missing_message(version))
     goversion, parsed = _go_version(go)
     target = _built_path(version)
-    staging = target.parent / f".gobin-{os.getpid()}"
+    staging = target.parent / f".build-{os.getpid()}"
     staging.mkdir(parents=True, exist_ok=True)
     note = f"rag-stores: building weaviate-server v{version} with {goversion} into {target.parent}"
     if parsed is not None and parsed < MIN_GO:
         note += f" (Go >= {'.'.join(map(str, MIN_GO))} needed; Go may fetch a newer toolchain)"
     print(note + "; the first build downloads Go modules and takes several minutes", file=sys.stderr)
     sys.stderr.flush()
-    env = {**os.environ, "GOBIN": str(staging)}
+    env = dict(os.environ)
     try:
-        result = subprocess.run(
-            [go, "install", f"{GO_PACKAGE}@v{version}"], env=env, stdin=subprocess.DEVNULL,
-            stdout=2, check=False,  # go's output to our stderr
-        )
+        module = json.loads(_go(go, ["mod", "download", "-json", f"{GO_MODULE}@v{version}"],
+                                env, capture=True).stdout)
+        source = staging / "src"
+        shutil.copytree(module["Dir"], source)
+        _pin_to_loopback(source, version)
         built = staging / BINARY_NAME
-        if result.returncode != 0 or not built.is_file():
-            raise WeaviateBinaryError(
-                f"`go install {GO_PACKAGE}@v{version}` failed (exit {result.returncode}, "
-                f"{goversion}; v1.38 needs Go >= {'.'.join(map(str, MIN_GO))}); see its output above"
-            )
+        _go(go, ["build", "-ldflags", f"-X {GO_MODULE}/usecases/build.Version={version}",
+                 "-o", str(built), "./cmd/weaviate-server"], env, cwd=source)
         os.replace(built, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -223,7 +247,7 @@ def ensure_binary(version: str = DEFAULT_VERSION) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = find_binary(version) or _adopt_manual_build(version)
+        found = find_binary(version)
         return found if found is not None else _build(version)
 
 
@@ -358,8 +382,10 @@ class WeaviateServer(ServerProcess):
         self.internal_port = self.internal_port or free_port_block(4)
 
     def _ports(self) -> dict[str, int]:
+        internal = int(self.internal_port or 0)
         return {"HTTP": int(self.http_port or 0), "gRPC": int(self.grpc_port or 0),
-                "cluster": int(self.internal_port or 0)}
+                "gossip": internal, "cluster data": internal + 1, "RAFT": internal + 2,
+                "RAFT RPC": internal + 3}
 
     @property
     def raft_address(self) -> str:
@@ -566,7 +592,7 @@ def register_cli(subparsers: Any) -> None:
 
     install = commands.add_parser(
         "install", help="build weaviate-server with Go (or reuse the cached build)",
-        description="Build weaviate-server with `go install` into the cache, or reuse it, "
+        description="Build weaviate-server from its Go module into the cache, or reuse it, "
                     "and link it where weaviate.connect_to_embedded looks.")
     install.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
     install.set_defaults(func=_cmd_install)

@@ -151,6 +151,25 @@ def test_no_go_gives_a_clear_error(monkeypatch, tmp_path) -> None:
         ws.ensure_binary()
 
 
+def test_the_build_pins_each_listener_to_loopback_or_stops(tmp_path) -> None:
+    listen = 'lis, err := net.Listen("tcp", fmt.Sprintf("{}:%d", port))'
+
+    def write_source(changed: str | None = None) -> None:
+        for name in ws._LOOPBACK_PATCHES:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text("addr := net.JoinHostPort(host, port)"  # a later source
+                                         if name == changed else listen.format(""))
+
+    write_source()
+    ws._pin_to_loopback(tmp_path, "1.38.11")
+    assert {(tmp_path / name).read_text() for name in ws._LOOPBACK_PATCHES} == {
+        listen.format("127.0.0.1")}
+    write_source(changed=ws._LOOPBACK_PATCHES[1])
+    with pytest.raises(ws.WeaviateBinaryError, match=r"weaviate v9\.0\.0: adapters/handlers/rest"
+                                                     r"/clusterapi/serve\.go no longer has"):
+        ws._pin_to_loopback(tmp_path, "9.0.0")
+
+
 def test_install_command_without_go(tmp_path) -> None:
     cache = tmp_path / "cache"
     argv, env = _cli("weaviate", "install", env={"PATH": "", ws.ENV_BIN: str(cache)})

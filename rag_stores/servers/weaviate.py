@@ -224,6 +224,8 @@ def _build(version: str) -> Path:
                                 env, capture=True).stdout)
         source = staging / "src"
         shutil.copytree(module["Dir"], source)
+        for folder, _, _ in os.walk(source):  # the module cache's folders are read-only, so
+            os.chmod(folder, 0o755)           # without this the copy could not be removed
         _pin_to_loopback(source, version)
         built = staging / BINARY_NAME
         _go(go, ["build", "-ldflags", f"-X {GO_MODULE}/usecases/build.Version={version}",

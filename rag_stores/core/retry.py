@@ -11,9 +11,10 @@ caller gets one `EngineUnavailableError` naming the operation and the server.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from tenacity import (
     AsyncRetrying,
@@ -62,8 +63,9 @@ class RetryPolicy:
             if not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"retry {name} must be a number >= 0 seconds, got {value!r}")
 
-    def _options(self, retry_on: Callable[[BaseException], bool]) -> dict[str, Any]:
-        return {"stop": stop_after_attempt(self.attempts) | stop_after_delay(self.deadline),
+    def _options(self, retry_on: Callable[[BaseException], bool],
+                 deadline: float) -> dict[str, Any]:
+        return {"stop": stop_after_attempt(self.attempts) | stop_after_delay(deadline),
                 "wait": wait_exponential_jitter(multiplier=self.initial_delay, max=self.max_delay,
                                                 jitter=self.initial_delay),
                 "retry": retry_if_exception(retry_on), "reraise": True}
@@ -103,27 +105,71 @@ class Retrier:
         return EngineUnavailableError(f"{self.describe(request)} failed {how}: "
                                       f"{type(exc).__name__}: {exc}")
 
+    def _fail(self, request: Any, exc: Exception, tries: int) -> NoReturn:
+        error = self._give_up(request, exc, tries)
+        if error is exc:
+            raise exc
+        raise error from exc
+
     def wrap(self, call_one: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def call(request: Any) -> Any:
-            retrying = Retrying(**self._options(request))
-            try:
-                return retrying(call_one, request)
+            started = time.monotonic()
+            try:  # the first try runs bare: tenacity costs ~30 us a call, most calls succeed
+                return call_one(request)
             except Exception as exc:
-                raise self._give_up(request, exc, retrying.statistics.get(
-                    "attempt_number", 1)) from exc
+                if not self._retryable(request, exc):
+                    self._fail(request, exc, 1)
+                first = exc
+            retrying = Retrying(**self._options(request, time.monotonic() - started))
+            try:
+                return retrying(_replaying(first, call_one), request)
+            except Exception as exc:
+                self._fail(request, exc, retrying.statistics.get("attempt_number", 1))
         return call
 
     def awrap(self, call_one: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
         async def call(request: Any) -> Any:
-            retrying = AsyncRetrying(**self._options(request))
+            started = time.monotonic()
             try:
-                return await retrying(call_one, request)
+                return await call_one(request)
             except Exception as exc:
-                raise self._give_up(request, exc, retrying.statistics.get(
-                    "attempt_number", 1)) from exc
+                if not self._retryable(request, exc):
+                    self._fail(request, exc, 1)
+                first = exc
+            retrying = AsyncRetrying(**self._options(request, time.monotonic() - started))
+            try:
+                return await retrying(_areplaying(first, call_one), request)
+            except Exception as exc:
+                self._fail(request, exc, retrying.statistics.get("attempt_number", 1))
         return call
 
-    def _options(self, request: Any) -> dict[str, Any]:
-        idempotent = self.is_idempotent(request)
-        return self.policy._options(lambda exc: idempotent and isinstance(exc, Exception)
-                                    and self.is_transient(exc))
+    def _retryable(self, request: Any, exc: BaseException) -> bool:
+        return (self.policy.attempts > 1 and isinstance(exc, Exception)
+                and self.is_transient(exc) and self.is_idempotent(request))
+
+    def _options(self, request: Any, spent: float) -> dict[str, Any]:
+        """Tenacity's options for the tries after a first one that took `spent` seconds."""
+        return self.policy._options(lambda exc: self._retryable(request, exc),
+                                    deadline=max(0.0, self.policy.deadline - spent))
+
+
+def _replaying(first: Exception, call_one: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`call_one`, whose first call raises the error the bare first try already met."""
+    pending = [first]
+
+    def attempt(request: Any) -> Any:
+        if pending:
+            raise pending.pop()
+        return call_one(request)
+    return attempt
+
+
+def _areplaying(first: Exception,
+                call_one: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    pending = [first]
+
+    async def attempt(request: Any) -> Any:
+        if pending:
+            raise pending.pop()
+        return await call_one(request)
+    return attempt

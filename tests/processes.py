@@ -46,19 +46,38 @@ def gone(pid: int, timeout: float = 15.0) -> bool:
     return False
 
 
-def listening_addresses(pid: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket process `pid` listens on, read from /proc."""
-    inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
-              if os.readlink(fd).startswith("socket:[")}
-    found = set()
+def _tcp_sockets(pid: int) -> Iterator[tuple[str, tuple[str, int], tuple[str, int]]]:
+    """(state, local address, remote address) of every TCP socket of process `pid`, from /proc
+    (state as the kernel writes it: 0A listening, 01 established)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile (the listing's own descriptor, for one)
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+
+    def address(text: str, family: socket.AddressFamily) -> tuple[str, int]:
+        host, port = text.split(":")
+        words = [bytes.fromhex(host[i:i + 8])[::-1] for i in range(0, len(host), 8)]
+        return socket.inet_ntop(family, b"".join(words)), int(port, 16)
+
     for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                address, port = fields[1].split(":")
-                words = [bytes.fromhex(address[i:i + 8])[::-1] for i in range(0, len(address), 8)]
-                found.add((socket.inet_ntop(family, b"".join(words)), int(port, 16)))
-    return found
+            if fields[9] in inodes:
+                yield fields[3], address(fields[1], family), address(fields[2], family)
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket process `pid` listens on."""
+    return {local for state, local, _ in _tcp_sockets(pid) if state == "0A"}
+
+
+def open_connections(pid: int, port: int) -> int:
+    """How many established TCP connections process `pid` holds to `port`."""
+    return sum(state == "01" and remote[1] == port for state, _, remote in _tcp_sockets(pid))
 
 
 def wait_for_count(store: Any, n: int, timeout: float = 60.0) -> int:

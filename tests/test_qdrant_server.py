@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from llama_index.core.schema import TextNode
@@ -34,7 +35,14 @@ from rag_stores.servers.qdrant import (
 )
 from tests.conformance import fresh_name
 from tests.conftest import qdrant_binary_or_skip
-from tests.processes import cli, gone, listening_addresses, read_until, resetting_grpc_peer
+from tests.processes import (
+    cli,
+    gone,
+    listening_addresses,
+    open_connections,
+    read_until,
+    resetting_grpc_peer,
+)
 
 KEY = "rag-stores-qdrant-test-key"
 EMB = DeterministicFakeEmbedding(size=16)
@@ -169,6 +177,18 @@ def test_api_key_right_wrong_missing_and_never_shown(qdrant_auth_server, grpc, c
 def test_every_listener_is_on_loopback(qdrant_server) -> None:
     assert listening_addresses(qdrant_server.pid) == {
         (HOST, port) for port in qdrant_server._ports().values()}
+
+
+@pytest.mark.parametrize(("options", "held"), [
+    ({}, 1), ({"limits": httpx.Limits(max_keepalive_connections=0)}, 0)], ids=["default", "given"])
+def test_rest_requests_share_one_connection_unless_told_otherwise(own_server, options,
+                                                                  held) -> None:
+    """qdrant-client on its own opens a new TCP connection for each REST request to localhost."""
+    with QdrantVectorStore(EMB, "docs", **own_server.connect_kwargs(), **options) as store:
+        store.add_texts(["a", "b"], ids=["1", "2"])
+        for _ in range(5):
+            assert store.similarity_search("a", k=1)[0].id == "1"
+        assert open_connections(os.getpid(), own_server.http_port) == held
 
 
 @pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])

@@ -180,10 +180,12 @@ def test_every_listener_is_on_loopback(qdrant_server) -> None:
 
 
 @pytest.mark.parametrize(("options", "held"), [
-    ({}, 1), ({"limits": httpx.Limits(max_keepalive_connections=0)}, 0)], ids=["default", "given"])
-def test_rest_requests_share_one_connection_unless_told_otherwise(own_server, options,
-                                                                  held) -> None:
-    """qdrant-client on its own opens a new TCP connection for each REST request to localhost."""
+    ({}, 0), ({"limits": httpx.Limits(max_keepalive_connections=20)}, 1)], ids=["default", "given"])
+def test_rest_connections_close_after_each_request_unless_told_otherwise(own_server, options,
+                                                                         held) -> None:
+    """qdrant-client's choice for localhost, which we keep: kept-alive REST connections there
+    stalled queries by 40 ms (p95 47 ms vs 4.6 ms in bench_qdrant_server.py). `limits=` is
+    the user's to change."""
     with QdrantVectorStore(EMB, "docs", **own_server.connect_kwargs(), **options) as store:
         store.add_texts(["a", "b"], ids=["1", "2"])
         for _ in range(5):

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
-import httpx
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -81,11 +80,6 @@ _UNKNOWN_CONDITION = ("MatchInterface", "Malformed Match condition",
 # (or a replacement node) should be found within the retry policy's seconds.
 _GRPC_RECONNECT = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.min_reconnect_backoff_ms": 100,
                    "grpc.max_reconnect_backoff_ms": 1000}
-# REST connections kept open between requests (httpx's defaults, but idle ones dropped after
-# 2 s, before Qdrant's server closes them at 5 s). qdrant-client opens a new TCP connection for
-# every request to localhost unless given `limits`: measured here 12% slower queries over REST.
-_REST_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20,
-                            keepalive_expiry=2.0)
 # Upserts in flight on a server by default (see QdrantBackend.write_parallelism).
 SERVER_WRITE_PARALLELISM = 4
 # The payload key holding a record's tenant (rag layout), indexed with is_tenant on servers.
@@ -251,8 +245,6 @@ class QdrantBackend(PlanBackend):
                 if prefer_grpc:  # reconnect within the retry policy after a restart
                     client_kwargs["grpc_options"] = {**_GRPC_RECONNECT,
                                                      **(client_kwargs.get("grpc_options") or {})}
-                if client_kwargs.get("pool_size") is None:
-                    client_kwargs.setdefault("limits", _REST_LIMITS)
                 self._connect = dict(url=url, host=host, port=port, grpc_port=grpc_port,
                                      api_key=api_key, prefer_grpc=prefer_grpc, https=https,
                                      **client_kwargs)

@@ -53,6 +53,7 @@ from ..core.query import (
 from ..core.records import Group, Hit, Record, SparseVector, check_records
 from ..core.retry import RetryPolicy, as_policy, is_transient_rpc
 from ..core.scores import DISTANCES
+from . import qdrant_wire
 
 if TYPE_CHECKING:
     from .qdrant_edge import EdgeClient
@@ -90,6 +91,15 @@ _IDEMPOTENT = {"upsert", "delete", "retrieve", "scroll", "count", "query_points"
 _CLIENT_OPTIONS = parameters(QdrantClient.__init__) | {"limits"}  # limits: through **kwargs
 _CREATE_OPTIONS = parameters(QdrantClient.create_collection) - {
     "collection_name", "vectors_config", "sparse_vectors_config"}
+
+
+def _call(client: Any, request: tuple[str, dict[str, Any]], server: bool) -> Any:
+    """Run one plan request on a client (a coroutine for an async client); upserts to a
+    server are encoded by qdrant_wire."""
+    method, kwargs = request
+    if server and method == "upsert":
+        return qdrant_wire.upsert(client, kwargs)
+    return getattr(client, method)(**kwargs)
 
 
 def _check_client_kwargs(kwargs: dict[str, Any]) -> None:
@@ -321,7 +331,7 @@ class QdrantBackend(PlanBackend):
             return self._edge.call
         client = self.client
         if self.engine == "server":  # httpx and gRPC clients are thread-safe
-            return lambda request: getattr(client, request[0])(**request[1])
+            return lambda request: _call(client, request, server=True)
 
         def call_one(request: tuple[str, dict[str, Any]]) -> Any:
             with self._lock:  # local mode is not thread-safe; async calls may use threads
@@ -334,8 +344,10 @@ class QdrantBackend(PlanBackend):
         if aclient is None:  # local mode with a sync client: plans run in a worker thread
             return None
 
+        server = self.engine == "server"
+
         async def call_one(request: tuple[str, dict[str, Any]]) -> Any:
-            return await getattr(aclient, request[0])(**request[1])
+            return await _call(aclient, request, server)
 
         return call_one
 

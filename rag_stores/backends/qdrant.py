@@ -624,7 +624,7 @@ class QdrantBackend(PlanBackend):
         return payload
 
     def _record(self, point: Any) -> Record:
-        payload = dict(point.payload or {})
+        payload = point.payload or {}  # read only: the metadata below is a copy
         if self.layout == "llama":
             node = json.loads(payload.get("_node_content") or "{}")
             user_id = node.get("id_") or str(point.id)
@@ -634,7 +634,7 @@ class QdrantBackend(PlanBackend):
         else:
             user_id = payload.get("doc_id") or str(point.id)
             text = payload.get(self.content_key, "")
-            metadata = payload.get("metadata") or {}
+            metadata = dict(payload.get("metadata") or {})
             relationships = payload.get("relationships")
         dense, sparse = None, None
         vec = point.vector
@@ -647,7 +647,7 @@ class QdrantBackend(PlanBackend):
             dense = vec
         return Record(
             id=str(user_id), text=text if isinstance(text, str) else "",
-            metadata=dict(metadata), vector=list(dense) if dense is not None else None,
+            metadata=metadata, vector=list(dense) if dense is not None else None,
             sparse=sparse, ref_doc_id=payload.get("ref_doc_id"), relationships=relationships,
         )
 

@@ -96,3 +96,16 @@ def test_grpc_deadline_is_qdrant_clients_own() -> None:
                               check_compatibility=False, **options)
         assert qdrant_wire.grpc_timeout(client) == seconds == client._client._timeout
         client.close()
+
+
+def test_what_orjson_cannot_write_goes_through_qdrant_client(qdrant_server) -> None:
+    qdrant_binary_or_skip()
+    batch = models.Batch(ids=IDS[:1], vectors=DENSE[:1], payloads=[{"big": 2**70}])
+    with pytest.raises(TypeError):  # orjson.JSONEncodeError
+        qdrant_wire.json_body(batch)
+    emb = DeterministicFakeEmbedding(size=8)
+    with QdrantVectorStore(emb, fresh_name("wire"), **qdrant_server.connect_kwargs(False)) as store:
+        store.add_texts(["a", "b"], [{"big": 2**70}, {"small": 1}], ids=["a", "b"])
+        got = [d.metadata for d in store.get_by_ids(["a", "b"])]
+        assert got == [{"big": pytest.approx(2**70)}, {"small": 1}]  # the server keeps a float
+        store.backend.drop()

@@ -34,9 +34,13 @@ def upsert(client: Any, kwargs: dict[str, Any]) -> Any:
             points=grpc_points(batch), ordering=None if ordering is None else
             RestToGrpc.convert_write_ordering(models.WriteOrdering(ordering))),
             timeout=grpc_timeout(client))
+    try:
+        body = json_body(batch)
+    except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits: as qdrant-client writes it
+        return client.upsert(**kwargs)
     return client.http.points_api.upsert_points(
         collection_name=kwargs["collection_name"], wait=kwargs.get("wait"),
-        ordering=ordering, point_insert_operations=json_body(batch))
+        ordering=ordering, point_insert_operations=body)
 
 
 def grpc_timeout(client: Any) -> int:

@@ -159,13 +159,9 @@ def raw(transport: str, parallel: int) -> Ingest:
                                         "doc_id": data.ids[i]})
             for i in range(len(data.ids))), batch_size=batch, parallel=parallel)
         wait_for_count(client, name, len(data.ids))
-        flt = year_filter("metadata.year")
-
-        def query(vec: list[float], query_filter: Any = None) -> list[str]:
-            res = client.query_points(name, query=vec, using="dense", limit=K,
-                                      query_filter=query_filter, with_payload=True)
-            return [str(p.id) for p in res.points]
-        return Side(query, dropper(server, name, client.close), lambda v: query(v, flt), name)
+        reader = raw_reader(server, name, transport)
+        return Side(reader.query, dropper(server, name, client.close, reader.close),
+                    reader.filtered, name)
     return ingest
 
 

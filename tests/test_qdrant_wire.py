@@ -14,7 +14,6 @@ from qdrant_client.conversions.conversion import RestToGrpc
 from rag_stores.backends import qdrant_wire
 from rag_stores.langchain import QdrantVectorStore
 from tests.conformance import fresh_name
-from tests.conftest import qdrant_binary_or_skip
 
 IDS = [str(uuid.UUID(int=7)), 12]
 PAYLOADS = [{"text": "é ✓", "metadata": {"n": 1, "x": 0.1, "ok": True, "none": None,
@@ -68,7 +67,6 @@ METADATA = [{"n": 1, "big": 2**62, "x": 0.1, "ok": False, "none": None, "s": "é
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "hybrid"])
 async def test_a_server_gives_back_what_local_mode_gives_back(qdrant_server, grpc,
                                                               sparse) -> None:
-    qdrant_binary_or_skip()
     emb = DeterministicFakeEmbedding(size=8)
     # hybrid: sparse vectors too, and a write ordering (sent as its own field on each transport)
     options = {"retrieval_mode": "hybrid"} if sparse else {}
@@ -99,7 +97,6 @@ def test_grpc_deadline_is_qdrant_clients_own() -> None:
 
 
 def test_what_orjson_cannot_write_goes_through_qdrant_client(qdrant_server) -> None:
-    qdrant_binary_or_skip()
     batch = models.Batch(ids=IDS[:1], vectors=DENSE[:1], payloads=[{"big": 2**70}])
     with pytest.raises(TypeError):  # orjson.JSONEncodeError
         qdrant_wire.json_body(batch)

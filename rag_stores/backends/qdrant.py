@@ -335,7 +335,7 @@ class QdrantBackend(PlanBackend):
 
         def call_one(request: tuple[str, dict[str, Any]]) -> Any:
             with self._lock:  # local mode is not thread-safe; async calls may use threads
-                return getattr(client, request[0])(**request[1])
+                return _call(client, request, server=False)
 
         return call_one
 

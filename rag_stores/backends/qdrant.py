@@ -88,17 +88,19 @@ TENANT_KEY = "tenant"
 # Requests that may run twice with the same outcome: retried on transient faults.
 _IDEMPOTENT = {"upsert", "delete", "retrieve", "scroll", "count", "query_points",
                "query_points_groups", "get_collection", "collection_exists"}
+# Requests qdrant_wire encodes for a server.
+_WIRE = {"upsert": qdrant_wire.upsert, "query_points": qdrant_wire.query_points}
 _CLIENT_OPTIONS = parameters(QdrantClient.__init__) | {"limits"}  # limits: through **kwargs
 _CREATE_OPTIONS = parameters(QdrantClient.create_collection) - {
     "collection_name", "vectors_config", "sparse_vectors_config"}
 
 
 def _call(client: Any, request: tuple[str, dict[str, Any]], server: bool) -> Any:
-    """Run one plan request on a client (a coroutine for an async client); upserts to a
-    server are encoded by qdrant_wire."""
+    """Run one plan request on a client (a coroutine for an async client); upserts and
+    queries to a server are encoded by qdrant_wire."""
     method, kwargs = request
-    if server and method == "upsert":
-        return qdrant_wire.upsert(client, kwargs)
+    if server and method in _WIRE:
+        return _WIRE[method](client, kwargs)
     return getattr(client, method)(**kwargs)
 
 

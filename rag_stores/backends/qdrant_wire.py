@@ -112,7 +112,7 @@ def _fill(target: grpc.Vector, vector: Any) -> None:
 class ScoredPoint:
     """A hit as our records read it (models.ScoredPoint's fields, without validation)."""
 
-    id: int | str
+    id: Any  # an int or a UUID string
     score: float
     payload: dict[str, Any] | None
     vector: Any

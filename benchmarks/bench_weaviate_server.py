@@ -409,6 +409,8 @@ def main() -> None:
                         help="our LangChain store: PARALLELxBATCH settings tried")
     parser.add_argument("--stream-parallel", type=int, default=None,
                         help="streaming: writes in flight (default: the store's default)")
+    parser.add_argument("--async-indexing", action="store_true",
+                        help="servers with ASYNC_INDEXING=true (vectors indexed after the ack)")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     parser.add_argument("--http-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--grpc-port", type=int, help=argparse.SUPPRESS)
@@ -427,8 +429,9 @@ def main() -> None:
                                "llama_index_weaviate": version(
                                    "llama-index-vector-stores-weaviate")}
     targets: list[list[Any]] = []
+    server_env = {"ASYNC_INDEXING": "true"} if args.async_indexing else None
     if "single" in topologies or args.stream_n:
-        with WeaviateServer() as server:
+        with WeaviateServer(env=server_env) as server:
             assert server.process is not None and server.http_port and server.grpc_port
             target = Target(server.http_port, server.grpc_port, None, [server.process.pid])
             if "single" in topologies:

@@ -9,7 +9,7 @@ is 20 and 10 us of CPU per point given back to the server (README: Qdrant server
 figures). A top-10 query costs qdrant-client ~0.4 ms of Python around a 2 ms server call
 (its query model, vector union, the conversion and re-validation of every hit): the same
 request written here and its hits read as plain objects bring it to the server's time plus
-the records (README: Qdrant server query figures). Everything else (any other shape of
+the records (README: Qdrant server figures). Everything else (any other shape of
 `points`, fused, recommend, MMR and grouped queries) goes through qdrant-client as given;
 every request still runs on the client's own HTTP or gRPC connection (headers, API key,
 timeouts) and fails with its exceptions.

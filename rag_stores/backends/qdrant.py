@@ -665,7 +665,7 @@ class QdrantBackend(PlanBackend):
     @property
     def write_parallelism(self) -> int:
         """Upserts in flight by default (core.ingest.parallelism): a server applies one
-        batch while the client serialises the next (measured: README, Qdrant server write
+        batch while the client serialises the next (measured: README, Qdrant server
         figures); embedded engines write one batch at a time."""
         return SERVER_WRITE_PARALLELISM if self.engine == "server" else 1
 

@@ -5,7 +5,7 @@ A 256 x 384 `models.Batch` costs qdrant-client 7 ms to turn into JSON (pydantic 
 every float through the vector-struct union) and 4 ms into gRPC messages (its generic
 converters); written for the batches our plans send, the same request bodies cost 1.7 ms
 (orjson) and 2.2 ms (messages filled in place). On a server sharing the client's cores that
-is 20 and 10 us of CPU per point given back to the server (README: Qdrant server write
+is 20 and 10 us of CPU per point given back to the server (README: Qdrant server
 figures). A top-10 query costs qdrant-client ~0.4 ms of Python around a 2 ms server call
 (its query model, vector union, the conversion and re-validation of every hit): the same
 request written here and its hits read as plain objects bring it to the server's time plus

@@ -560,3 +560,17 @@ async def test_embedded_default(tmp_path, monkeypatch) -> None:
         time.sleep(0.2)
     else:
         pytest.fail("the embedded server still listens 20 s after its last user closed")
+
+
+def test_collection_handles_are_kept_per_client_tenant_and_consistency(client, name) -> None:
+    from weaviate.classes.config import ConsistencyLevel
+
+    plain = WeaviateBackend(name, client=client)
+    handle = plain._target(client, "data")
+    assert plain._target(client, "data") is handle  # built once per client
+    assert plain._target(client, "schema") is not handle
+    acme = WeaviateBackend(name, client=client, tenant="acme")
+    assert acme._target(client, "data").tenant == "acme"
+    quorum = WeaviateBackend(name, client=client, consistency_level=ConsistencyLevel.QUORUM)
+    assert quorum._target(client, "data").consistency_level == ConsistencyLevel.QUORUM
+    assert handle.tenant is None and handle.consistency_level is None

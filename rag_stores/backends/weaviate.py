@@ -198,9 +198,6 @@ def _bm25_config(bm25: dict[str, Any] | None) -> Any:
                                     stopwords_preset=preset, stopwords_additions=words)
 
 
-# Collection handles by client (see WeaviateBackend._target); gone with their client.
-_HANDLES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
-
 class WeaviateBackend(PlanBackend):
     """The `Backend` protocol over Weaviate. Closes only the clients it opened itself.
 
@@ -304,6 +301,9 @@ class WeaviateBackend(PlanBackend):
         self._info: Info | None = None
         self._tenant_ready = False
         self._lock = threading.Lock()
+        # Collection handles by client (see _target); gone with their client or this backend.
+        self._handles: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = \
+            weakref.WeakKeyDictionary()
         self._client = client
         self._aclient = async_client
         self._owns_client = False
@@ -382,7 +382,7 @@ class WeaviateBackend(PlanBackend):
         if target == "client":
             return client
         key = (target, self.collection_name, self.tenant, self.consistency_level)
-        handles = _HANDLES.setdefault(client, {})
+        handles = self._handles.setdefault(client, {})
         handle = handles.get(key)
         if handle is None:
             handle = handles[key] = self._handle(client, target)

@@ -218,6 +218,7 @@ def test_a_query_to_a_missing_collection_fails_as_in_qdrant_client(qdrant_server
             qdrant_wire.query_points(client, kwargs)
     finally:
         client.close()
+
     def said(error: BaseException) -> str:
         """What the error tells: a gRPC status and details (its debug string orders its
         fields at random), a REST status and body (less the server's time)."""

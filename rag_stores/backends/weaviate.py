@@ -4,8 +4,9 @@ Like the Qdrant backend, every operation is written once as a plan: a generator 
 yields calls `(target, "dotted.method", kwargs)` and receives their results. `_run`
 drives a plan with the sync `WeaviateClient`, `_arun` with a real `WeaviateAsyncClient`
 (Weaviate's sync and async collection APIs share method names), writes included:
-`collection.data.insert_many` in chunks of `batch_size` (one gRPC call each; the client's
-background batching costs about a second per call to settle), every failed object reported.
+insert_many requests of `batch_size` objects (one gRPC call each, encoded by `weaviate_wire`;
+the client's background batching costs about a second per call to settle), every failed
+object reported.
 
 Storage (weaviate_layout documents the properties and the mapping of metadata keys):
 - one object per record, uuid = `core.ids.to_point_id(user id)`, the user id in `doc_id`;
@@ -54,6 +55,7 @@ Where Weaviate has no server-side equivalent, the work is client-side and said s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import re
@@ -90,7 +92,6 @@ from weaviate.exceptions import (
     WeaviateBaseError,
     WeaviateConnectionError,
     WeaviateGRPCUnavailableError,
-    WeaviateInsertManyAllFailedError,
     WeaviateTimeoutError,
 )
 
@@ -112,6 +113,7 @@ from ..core.records import Group, Hit, Record, check_records
 from ..core.retry import RetryPolicy, as_policy, is_transient_rpc
 from ..core.scores import DISTANCES
 from . import weaviate_layout as layout
+from . import weaviate_wire
 from .weaviate_filters import MATCH_NONE, needed_properties, to_weaviate
 
 _DISTANCE = {
@@ -139,6 +141,16 @@ _RETURNED = [layout.TEXT, layout.DOC_ID, layout.REF_DOC_ID, layout.METADATA_JSON
 Call = tuple[str, str, dict[str, Any]]
 Obj = DataObject[dict[str, Any], None]
 Plan = Generator[Call, Any, Any]
+
+
+def _method(handle: Any, path: str) -> Any:
+    """The callable a request names on a client or collection handle. insert_many is
+    encoded by weaviate_wire (it returns {index: message} of the refused objects)."""
+    if path == "data.insert_many":
+        return functools.partial(weaviate_wire.insert_many, handle)
+    for part in path.split("."):
+        handle = getattr(handle, part)
+    return handle
 
 
 class WeaviateWriteError(RuntimeError):
@@ -398,18 +410,12 @@ class WeaviateBackend(PlanBackend):
             collection = collection.with_consistency_level(self.consistency_level)
         return collection
 
-    @staticmethod
-    def _method(obj: Any, path: str) -> Any:
-        for part in path.split("."):
-            obj = getattr(obj, part)
-        return obj
-
     def _sync_caller(self) -> Any:
         client = self.client
 
         def call_one(request: tuple[str, str, dict[str, Any]]) -> Any:
             target, path, kwargs = request
-            return self._method(self._target(client, target), path)(**kwargs)
+            return _method(self._target(client, target), path)(**kwargs)
 
         return call_one
 
@@ -418,7 +424,7 @@ class WeaviateBackend(PlanBackend):
 
         async def call_one(request: tuple[str, str, dict[str, Any]]) -> Any:
             target, path, kwargs = request
-            result = self._method(self._target(aclient, target), path)(**kwargs)
+            result = _method(self._target(aclient, target), path)(**kwargs)
             return await result if inspect.isawaitable(result) else result
 
         return call_one
@@ -714,12 +720,8 @@ class WeaviateBackend(PlanBackend):
         failures: list[tuple[str, str]] = []
         for start in range(0, len(objects), self.batch_size):
             chunk = objects[start:start + self.batch_size]
-            try:
-                result = yield "collection", "data.insert_many", {"objects": chunk}
-            except WeaviateInsertManyAllFailedError as exc:
-                failures += [(str(o.uuid), str(exc)) for o in chunk]
-            else:
-                failures += [(str(chunk[i].uuid), e.message) for i, e in result.errors.items()]
+            refused = yield "collection", "data.insert_many", {"objects": chunk}
+            failures += [(str(chunk[i].uuid), message) for i, message in refused.items()]
         if failures:
             raise WeaviateWriteError(self.collection_name, {
                 by_uuid[u].id if u in by_uuid else u: m for u, m in failures}, len(objects))

@@ -52,7 +52,7 @@ def batch_request(name: str, tenant: str | None, level: ConsistencyLevel | None,
 
 
 def _object(name: str, tenant: str | None, obj: DataObject[Any, None]) -> batch_pb2.BatchObject:
-    vector = obj.vector
+    vector: Any = obj.vector  # a list, or {target: list} for named vectors
     if isinstance(vector, dict):
         unnamed, named = None, [base_pb2.Vectors(name=target, vector_bytes=_floats(v),
                                                  type=_SINGLE) for target, v in vector.items()]

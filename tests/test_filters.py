@@ -32,7 +32,7 @@ from weaviate.classes.query import Filter
 from weaviate.collections.filters import _FilterToREST
 
 from rag_stores.backends import weaviate_layout as layout
-from rag_stores.backends.filter_common import MAX_CASE_VARIANTS, case_variants
+from rag_stores.backends.filter_common import MAX_CASE_VARIANTS, case_variants, fold_case
 from rag_stores.backends.qdrant_filters import key_path, to_qdrant
 from rag_stores.backends.weaviate_filters import MATCH_NONE, needed_properties, to_weaviate
 from rag_stores.core.filters import (
@@ -463,3 +463,13 @@ def test_qdrant_does_what_weaviate_cannot(qdrant: QdrantClient) -> None:
     if _server_lacks_substring(qdrant, "text_match"):
         pytest.skip("the tested Qdrant server has no MatchSubstring (checked above)")
     assert _qdrant_ids(qdrant, "nested", to_qdrant(Field("genre", "text_match", "i*f"))) == ["r10"]
+
+
+@pytest.mark.parametrize("text", ["Title: A Tale", "path/To/FILE.md", "", "ΣΟΦΟΣ", "İstanbul",
+                                  "Straße", "mixed ascii ΣΑΣ"])
+def test_fold_case_lowercases_each_character_alone(text) -> None:
+    """Stored lowercase keys must not depend on neighbours (final sigma) or change length
+    (İ lowercases to two characters, so it stays as it is)."""
+    folded = fold_case(text)
+    assert len(folded) == len(text)
+    assert folded == "".join(c.lower() if len(c.lower()) == 1 else c for c in text)

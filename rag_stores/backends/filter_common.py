@@ -70,6 +70,8 @@ def _fold(ch: str) -> str:
 
 def fold_case(text: str) -> str:
     """Lowercase character by character (length-preserving), the text_match_insensitive key."""
+    if text.isascii():  # the same, in C (str.lower differs only beyond ASCII: final sigma...)
+        return text.lower()
     return "".join(_fold(ch) for ch in text)
 
 

@@ -108,11 +108,11 @@ def halves(queries: dict[str, str]) -> dict[str, list[str]]:
 
 
 def dense_vectors(encoder: DenseEncoder, docs: dict[str, str], queries: dict[str, str],
-                  out: Path) -> tuple[np.ndarray, np.ndarray]:
+                  out: Path, cache_name: str = "cisi") -> tuple[np.ndarray, np.ndarray]:
     """Document and query vectors, cached per model (and its behaviour on a long probe) and data."""
     probe = [round(x, 4) for x in encoder.embed_query(" ".join(docs.values())[:4000])]
     digest = hashlib.sha256(json.dumps([encoder.model_name, probe, docs, queries]).encode()).hexdigest()
-    cache = out / f"cisi-{re.sub(r'[^A-Za-z0-9]+', '-', encoder.model_name)}.npz"
+    cache = out / f"{cache_name}-{re.sub(r'[^A-Za-z0-9]+', '-', encoder.model_name)}.npz"
     if cache.exists():
         saved = np.load(cache)
         if str(saved["digest"]) == digest:

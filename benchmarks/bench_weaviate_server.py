@@ -227,14 +227,17 @@ def peer_li(data: Data, client: Any, target: Target) -> str:
 
 
 # --- measurements ---------------------------------------------------------------------------
-def timed(ingest: Ingest, data: Data, client: Any, target: Target, cpu: Cpu
-          ) -> tuple[float, float, float]:
-    """Wall seconds, client CPU seconds and server CPU seconds of one ingest."""
+def timed(ingest: Ingest, data: Data, client: Any, target: Target, cpu: Cpu,
+          inspect: Callable[[str], None] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, client CPU seconds and server CPU seconds of one ingest; `inspect` sees
+    the collection (by name) after the timing, before it is dropped."""
     gc.collect()
     t0, (client0, server0) = time.perf_counter(), cpu()
     name = ingest(data, client, target)
     wall, (client1, server1) = time.perf_counter() - t0, cpu()
     count = client.collections.use(name).aggregate.over_all(total_count=True).total_count
+    if inspect is not None:
+        inspect(name)
     client.collections.delete(name)
     if count != len(data.ids):
         raise RuntimeError(f"{name}: {count} objects stored, {len(data.ids)} written")
@@ -307,9 +310,9 @@ def run_topology(label: str, target: Target, n: int, args: argparse.Namespace
         for run in range(args.runs):
             for name in rotated(list(sides), run):
                 wall, client_cpu, server_cpu = timed(sides[name], data, client, target, cpu)
-                for key, value in (("wall", wall), ("client_cpu", client_cpu),
-                                   ("server_cpu", server_cpu)):
-                    seconds[name][key].append(value)
+                seconds[name]["wall"].append(wall)
+                seconds[name]["client_cpu"].append(client_cpu)
+                seconds[name]["server_cpu"].append(server_cpu)
                 print(f"  run {run + 1}/{args.runs} {name}: {n / wall:,.0f} docs/s, "
                       f"client {client_cpu / n * 1e6:,.0f} us/doc, server "
                       f"{server_cpu / n * 1e6:,.0f} us/doc", flush=True)

@@ -249,6 +249,27 @@ def test_dense_scores_are_similarities_with_the_distance_kept(backend: WeaviateB
     assert with_vec.record.vector == pytest.approx(VECS["a"])
 
 
+def test_vector_index_config_is_what_new_collections_get(client, name) -> None:
+    from weaviate.classes.config import Configure, VectorDistances
+
+    hnsw = Configure.VectorIndex.hnsw(ef_construction=64, max_connections=16)
+    backend = WeaviateBackend(name, client=client, distance="dot", vector_index_config=hnsw)
+    backend.upsert(records())
+    index = client.collections.get(name).config.get().vector_config["dense"].vector_index_config
+    assert (index.ef_construction, index.max_connections, index.distance_metric) == \
+        (64, 16, VectorDistances.DOT)  # the config's unset distance is distance=
+    assert len(backend.search(Query(vector=Q, k=5))) == 5
+    flat = Configure.VectorIndex.flat(distance_metric=VectorDistances.COSINE)
+    for bad, message in ((dict(vector_index_config={"efConstruction": 64}),
+                          "vector_index_config must be a weaviate Configure.VectorIndex"),
+                         (dict(vector_index_config=flat, distance="dot"),
+                          "distance 'cosine' but distance='dot'"),
+                         (dict(vector_index_config=hnsw, index="flat"),
+                          "index='flat' or vector_index_config=, not both")):
+        with pytest.raises(ValueError, match=message):
+            WeaviateBackend(name, client=client, **bad)
+
+
 @pytest.mark.parametrize("distance", ["dot", "euclid", "manhattan"])
 def test_other_distances_score_higher_is_better(client, name, distance) -> None:
     backend = WeaviateBackend(name, client=client, distance=distance, index="flat")

@@ -74,6 +74,7 @@ from weaviate.classes.config import (
     ConsistencyLevel,
     StopwordsPreset,
     VectorDistances,
+    VectorIndexConfigCreate,
 )
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Timeout
@@ -210,6 +211,27 @@ def _bm25_config(bm25: dict[str, Any] | None) -> Any:
                                     stopwords_preset=preset, stopwords_additions=words)
 
 
+def _vector_index(config: Any, index: str, distance: str) -> VectorIndexConfigCreate:
+    """The vector index new collections get: `index=` with `distance=`, or the config given."""
+    metric = _DISTANCE[distance]
+    if config is None:
+        factory = Configure.VectorIndex.flat if index == "flat" else Configure.VectorIndex.hnsw
+        return factory(distance_metric=metric)
+    if not isinstance(config, VectorIndexConfigCreate):
+        raise ValueError("vector_index_config must be a weaviate Configure.VectorIndex.hnsw(...), "
+                         f".flat(...) or .dynamic(...) config, got {config!r}")
+    if index != "hnsw":
+        raise ValueError(f"pass index={index!r} or vector_index_config=, not both "
+                         "(Configure.VectorIndex.flat(...) is the flat index)")
+    if config.distance is None:
+        return config.model_copy(update={"distance": metric})
+    if config.distance != metric:
+        raise ValueError(f"vector_index_config has distance {config.distance.value!r} but "
+                         f"distance={distance!r}: leave the config's distance unset or make "
+                         "them agree")
+    return config
+
+
 class WeaviateBackend(PlanBackend):
     """The `Backend` protocol over Weaviate. Closes only the clients it opened itself.
 
@@ -231,6 +253,9 @@ class WeaviateBackend(PlanBackend):
     `tenant=`: the collection is created multi-tenant and the tenant on first write;
     every read and write stays in that tenant, and `drop()` removes the tenant only.
     `index="flat"` gives exact brute-force search instead of HNSW.
+    `vector_index_config=`: your own `Configure.VectorIndex.hnsw(...)` (or `.flat`,
+    `.dynamic`) for new collections, e.g. a cheaper build (`ef_construction=`,
+    `max_connections=`) or a quantizer; its distance, if unset, is `distance=`.
 
     `searchable_keys=`: metadata keys whose strings (or list elements that are strings) also
     get a BM25-searchable copy, for `Query.query_properties` (e.g. ["text", "title^2"]).
@@ -263,6 +288,7 @@ class WeaviateBackend(PlanBackend):
         consistency_level: str | ConsistencyLevel | None = None,
         distance: str = "cosine",
         index: str = "hnsw",
+        vector_index_config: VectorIndexConfigCreate | None = None,
         batch_size: int = 100,
         generative_config: Any = None,
         searchable_keys: Sequence[str] = (),
@@ -290,6 +316,7 @@ class WeaviateBackend(PlanBackend):
             raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
         if index not in ("hnsw", "flat"):
             raise ValueError(f"index must be 'hnsw' or 'flat', got {index!r}")
+        self.vector_index_config = _vector_index(vector_index_config, index, distance)
         if tenant is not None and (not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant)):
             raise ValueError(f"invalid Weaviate tenant name {tenant!r}: 1 to 64 letters, digits, "
                              "'_' or '-'")
@@ -306,7 +333,6 @@ class WeaviateBackend(PlanBackend):
         self.consistency_level = (ConsistencyLevel(consistency_level.upper())
                                   if isinstance(consistency_level, str) else consistency_level)
         self.distance = distance
-        self.index = index
         self.batch_size = batch_size
         # A `Configure.Generative.*` module for server-side generation (rag_stores.generate).
         self.generative_config = generative_config
@@ -531,13 +557,12 @@ class WeaviateBackend(PlanBackend):
                     multi_tenant=multi_tenant, properties=props, searchable=searchable)
 
     def _create_args(self, dim: int) -> dict[str, Any]:
-        index_factory = Configure.VectorIndex.flat if self.index == "flat" else Configure.VectorIndex.hnsw
         return {
             "name": self.collection_name,
             "description": f"rag-stores collection; vector {self.vector_name!r} dim={dim}",
             "vector_config": [Configure.Vectors.self_provided(
                 name=self.vector_name,
-                vector_index_config=index_factory(distance_metric=_DISTANCE[self.distance]))],
+                vector_index_config=self.vector_index_config)],
             "properties": layout.base_properties(),
             "multi_tenancy_config": Configure.multi_tenancy(
                 enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)

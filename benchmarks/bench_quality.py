@@ -121,6 +121,7 @@ def dense_vectors(encoder: DenseEncoder, docs: dict[str, str], queries: dict[str
     doc_vecs = np.asarray(encoder.embed_documents(list(docs.values())), dtype=np.float32)
     query_vecs = np.asarray(encoder.embed_queries(list(queries.values())), dtype=np.float32)
     print(f"embedded {len(docs)} documents in {time.perf_counter() - start:.0f}s; cached in {cache}")
+    out.mkdir(parents=True, exist_ok=True)
     np.savez(cache, digest=digest, docs=doc_vecs, queries=query_vecs)
     return doc_vecs, query_vecs
 

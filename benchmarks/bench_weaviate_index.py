@@ -21,25 +21,23 @@ effort. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import bench_quality as bq  # noqa: E402
 from benchmarks.bench_stores import DIM, Data, LookupEmbeddings, fresh_name, rotated  # noqa: E402
 from benchmarks.bench_weaviate_server import (  # noqa: E402
     Cpu,
     Ingest,
     Target,
     peer_li,
+    sentence_data,
     timed,
 )
-from benchmarks.common import OUT_DIR, median, table, write_json  # noqa: E402
+from benchmarks.common import median, table, write_json  # noqa: E402
 
 # label -> keyword arguments of weaviate-client's Configure.VectorIndex.hnsw
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -58,30 +56,6 @@ def hnsw(setting: dict[str, Any]) -> Any:
     bits = options.pop("rq_bits", None)
     quantizer = Configure.VectorIndex.Quantizer.rq(bits=bits) if bits else None
     return Configure.VectorIndex.hnsw(quantizer=quantizer, **options)
-
-
-def sentence_data() -> tuple[Data, np.ndarray]:
-    """CISI sentences (unique, over 20 characters) as Data, and the 112 query vectors."""
-    docs, _, _ = bq.load_cisi()
-    queries = {i: r.get("W", "") or r.get("T", "")
-               for i, r in bq.parse_smart(bq.DATA / "CISI.QRY").items()}
-    sentences: dict[str, tuple[str, int]] = {}
-    for doc_id, text in docs.items():
-        for part in re.split(r"(?<=[.!?])\s+", text):
-            if len(part.strip()) > 20:
-                sentences.setdefault(part.strip(), (doc_id, len(sentences)))
-    texts = list(sentences)
-    from embedders import DenseEncoder
-
-    vectors, query_vectors = bq.dense_vectors(
-        DenseEncoder(batch_size=32), dict(zip(map(str, range(len(texts))), texts, strict=True)),
-        queries, OUT_DIR, cache_name="cisi-sentences")
-    data = Data(ids=[str(uuid.uuid5(uuid.NAMESPACE_URL, f"cisi-sentence-{i}"))
-                     for i in range(len(texts))],
-                texts=texts, metadatas=[{"year": int(sentences[t][0]), "tag": "cisi"}
-                                        for t in texts],
-                vectors=vectors.tolist(), queries=query_vectors.tolist())
-    return data, query_vectors
 
 
 def ours(setting: dict[str, Any]) -> Ingest:
@@ -136,8 +110,9 @@ def main() -> None:
     args = parser.parse_args()
     from rag_stores.servers.weaviate import WeaviateCluster, WeaviateServer
 
-    data, query_vectors = sentence_data()
-    exact = np.argsort(-(query_vectors @ np.asarray(data.vectors, dtype=np.float32).T), axis=1)
+    data = sentence_data()
+    exact = np.argsort(-(np.asarray(data.queries, dtype=np.float32)
+                         @ np.asarray(data.vectors, dtype=np.float32).T), axis=1)
     truth = [{data.texts[j] for j in row[:10]} for row in exact]
     n = len(data.ids)
     print(f"{n:,} CISI sentences x {DIM}, {len(truth)} queries, {args.topology}", flush=True)

@@ -39,9 +39,11 @@ import argparse
 import gc
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import bench_quality as bq  # noqa: E402
 from benchmarks.bench_qdrant_server import (  # noqa: E402
     BatchVectors,
     RssSampler,
@@ -64,7 +67,7 @@ from benchmarks.bench_stores import (  # noqa: E402
     fresh_name,
     rotated,
 )
-from benchmarks.common import median, table, write_json  # noqa: E402
+from benchmarks.common import OUT_DIR, median, table, write_json  # noqa: E402
 
 PEERS = ("langchain-weaviate", "llama-index-weaviate")
 
@@ -105,6 +108,29 @@ class Cpu:
             t = s.cpu_times()
             server += t.user + t.system
         return time.process_time(), server
+
+
+# --- data ---------------------------------------------------------------------------------
+def sentence_data(limit: int | None = None) -> Data:
+    """CISI abstracts' sentences (unique, over 20 characters; the first `limit`) as Data,
+    embedded with all-MiniLM-L6-v2 (cached in benchmarks/out); queries: the 112 CISI queries."""
+    docs, _, _ = bq.load_cisi()
+    queries = {i: r.get("W", "") or r.get("T", "")
+               for i, r in bq.parse_smart(bq.DATA / "CISI.QRY").items()}
+    doc_of: dict[str, str] = {}  # sentence -> the abstract it is first found in
+    for doc_id, text in docs.items():
+        for part in re.split(r"(?<=[.!?])\s+", text):
+            if len(part.strip()) > 20:
+                doc_of.setdefault(part.strip(), doc_id)
+    texts = list(doc_of)
+    vectors, query_vectors = bq.dense_vectors(
+        bq.DenseEncoder(batch_size=32), dict(zip(map(str, range(len(texts))), texts, strict=True)),
+        queries, OUT_DIR, cache_name="cisi-sentences")
+    texts = texts[:limit]
+    return Data(ids=[str(uuid.uuid5(uuid.NAMESPACE_URL, f"cisi-sentence-{i}"))
+                     for i in range(len(texts))],
+                texts=texts, metadatas=[{"year": int(doc_of[t]), "tag": "cisi"} for t in texts],
+                vectors=vectors[:len(texts)].tolist(), queries=query_vectors.tolist())
 
 
 # --- sides --------------------------------------------------------------------------------
@@ -266,7 +292,8 @@ def run_topology(label: str, target: Target, n: int, args: argparse.Namespace
     client = target.client()
     cpu = Cpu(target.pids)
     try:
-        data = make_data(n, 1)
+        data = sentence_data(n) if args.data == "cisi" else make_data(n, 1)
+        n = len(data.ids)
         data.nodes  # noqa: B018  (LlamaIndex inputs are built outside the timing)
         gc.collect()
         gc.freeze()
@@ -426,6 +453,9 @@ def main() -> None:
     parser.add_argument("--stream-n", type=int, default=200_000,
                         help="documents of the streaming section (0: skip)")
     parser.add_argument("--topologies", default="single,cluster")
+    parser.add_argument("--data", choices=("random", "cisi"), default="random",
+                        help="random: N seeded random unit vectors; cisi: CISI sentences "
+                             "embedded with all-MiniLM-L6-v2 (at most N, 7,103 in all)")
     parser.add_argument("--runs", type=int, default=2, help="interleaved rounds (best kept)")
     parser.add_argument("--raw-fixed", default="100x2,200x4",
                         help="raw sweep: fixed_size BATCHxCONCURRENT")

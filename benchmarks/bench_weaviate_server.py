@@ -4,7 +4,7 @@ raw weaviate-client and the peers.
 Figures are printed and written to benchmarks/out/bench_weaviate_server-<time>.json; nothing
 is asserted. The sibling of bench_qdrant_server.py (its data, streaming and RSS helpers are
 imported from there). Per topology (one `WeaviateServer`; a `WeaviateCluster(3)` with
-replication factor 3 on every side, clients on node 1):
+replication factor 3 on every side (--cluster-rf), clients on node 1):
 
 1. Raw sweep, one run each: weaviate-client `collection.batch.fixed_size(batch, concurrent)`
    and `collection.data.insert_many` chunks sent by a bounded thread pool (gRPC). The best
@@ -12,7 +12,9 @@ replication factor 3 on every side, clients on node 1):
    is "raw's best", the baseline of the ratios.
 2. Sweep of our LangChain store's (parallel, batch) settings, one run each; the best is used
    for "ours-*-best" on both faces.
-3. Ingestion of N x 384 seeded random unit vectors (small payloads {"year", "tag"}), sides
+3. Ingestion of N documents (--data cisi, the default: CISI sentences with their real
+   all-MiniLM-L6-v2 embeddings, at most 7,103; --data random: N x 384 seeded random unit
+   vectors, the HNSW worst case) with small payloads {"year", "tag"}, sides
    interleaved over --runs rounds (best kept), each into a fresh collection (dropped after):
    raw's two kinds, our LangChain store (`add_texts`, a lookup `Embeddings`) and LlamaIndex
    store (TextNodes carrying embeddings) at default settings and at the best setting,
@@ -453,9 +455,13 @@ def main() -> None:
     parser.add_argument("--stream-n", type=int, default=200_000,
                         help="documents of the streaming section (0: skip)")
     parser.add_argument("--topologies", default="single,cluster")
-    parser.add_argument("--data", choices=("random", "cisi"), default="random",
-                        help="random: N seeded random unit vectors; cisi: CISI sentences "
-                             "embedded with all-MiniLM-L6-v2 (at most N, 7,103 in all)")
+    parser.add_argument("--cluster-rf", default="3",
+                        help="replication factors measured on the cluster, e.g. 1,3 (its "
+                             "collections have 3 shards: RF 1 spreads them, RF 3 copies each "
+                             "to every node)")
+    parser.add_argument("--data", choices=("cisi", "random"), default="cisi",
+                        help="cisi: CISI sentences embedded with all-MiniLM-L6-v2 (at most N, "
+                             "7,103 in all); random: N seeded random unit vectors")
     parser.add_argument("--runs", type=int, default=2, help="interleaved rounds (best kept)")
     parser.add_argument("--raw-fixed", default="100x2,200x4",
                         help="raw sweep: fixed_size BATCHxCONCURRENT")
@@ -501,10 +507,12 @@ def main() -> None:
             node: Any = cluster.nodes[0]  # a WeaviateServer
             assert node.http_port and node.grpc_port
             pids = [s.process.pid for s in cluster.nodes if s.process is not None]
-            target = Target(node.http_port, node.grpc_port, 3, pids)
-            results["cluster"] = run_topology("3-node cluster", target,
-                                              args.cluster_n or args.n or 10_000, args)
-            targets += report("3-node cluster, replication factor 3", results["cluster"])
+            for rf in (int(f) for f in args.cluster_rf.split(",")):
+                label = f"3-node cluster, replication factor {rf}"
+                target = Target(node.http_port, node.grpc_port, rf if rf > 1 else None, pids)
+                results[f"cluster-rf{rf}"] = run_topology(
+                    label, target, args.cluster_n or args.n or 10_000, args)
+                targets += report(label, results[f"cluster-rf{rf}"])
     if targets:
         print()
         print(table("target: our stores >= 1.5x each peer on the same server (ceiling: our "

@@ -21,9 +21,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -54,18 +56,39 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default; other systems: 49152-65535, also above
 
 
+# Ports handed out lately by this process: a server binds its ports only once it runs, so a
+# port chosen for it still looks free while its other ports are chosen (seen: a Weaviate's
+# gRPC port drawn again inside its own raft block). The latest few hundred cover any start.
+_handed_out: deque[int] = deque(maxlen=512)
+_handing_out = threading.Lock()
+
+
+def _hand_out(ports: range) -> bool:
+    """Takes `ports` if none was handed out lately and all are free now."""
+    with _handing_out:
+        if any(p in _handed_out for p in ports) or not all(map(port_is_free, ports)):
+            return False
+        _handed_out.extend(ports)
+        return True
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now, outside the ephemeral range when possible."""
+    """A TCP port free on loopback right now, outside the ephemeral range when possible, and
+    not handed out lately by this process."""
     low, high = _ephemeral_range()
     candidates = range(_PORT_FLOOR, low) if low - _PORT_FLOOR >= 1000 else range(high + 1, 65536)
     rng = random.SystemRandom()  # concurrent processes must not walk the same sequence
     for _ in range(200 if len(candidates) >= 1000 else 0):
         port = rng.choice(candidates)
-        if port_is_free(port):
+        if _hand_out(range(port, port + 1)):
             return port
-    with socket.socket() as sock:  # no room outside the ephemeral range: let the kernel pick
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    for _ in range(200):  # no room outside the ephemeral range: let the kernel pick
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if _hand_out(range(port, port + 1)):
+            return port
+    raise ServerError("no free TCP port found on loopback")
 
 
 def port_is_free(port: int) -> bool:
@@ -92,7 +115,7 @@ def free_port_block(size: int) -> int:
     """A port p with p .. p + size - 1 all free (engines that derive ports from one)."""
     for _ in range(200):
         port = free_port()
-        if port + size <= 65536 and all(port_is_free(port + i) for i in range(1, size)):
+        if port + size <= 65536 and _hand_out(range(port + 1, port + size)):
             return port
     raise ServerError(f"no {size} consecutive free TCP ports found on loopback")
 

@@ -176,21 +176,45 @@ def stdlib_chunks(limit: int = 300, max_tokens: int = 160) -> list[Chunk]:
 
 
 # --- files to ingest -------------------------------------------------------------------------
-def collect_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """The .txt/.md files named or found under folders; missing paths are an error."""
+def collect_files(paths: Sequence[str | os.PathLike[str]],
+                  skipped: list[str] | None = None) -> list[Path]:
+    """The .txt/.md files named or found under folders; missing paths are an error.
+
+    Under a folder only files that really lie inside it are taken: a link that leads out of
+    the folder, or to a file that is not .txt/.md, is skipped and described in `skipped`.
+    A file named explicitly is read wherever it is (a link: the file it points to), but it
+    must be a .txt/.md file, the link's target too: anything else is refused.
+    """
     files: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file()
-                           and p.suffix.lower() in TEXT_SUFFIXES
-                           and not any(x.startswith(".") for x in p.relative_to(path).parts))
+            root = path.resolve()
+            found = []
+            for p in sorted(path.rglob("*")):  # rglob does not descend into linked folders
+                if p.suffix.lower() not in TEXT_SUFFIXES or not p.is_file() or any(
+                        x.startswith(".") for x in p.relative_to(path).parts):
+                    continue
+                real = p.resolve()
+                if not real.is_relative_to(root):
+                    why = f"it links outside {raw}"
+                elif real.suffix.lower() not in TEXT_SUFFIXES or any(
+                        x.startswith(".") for x in real.relative_to(root).parts):
+                    why = "it links to a file that is not a .txt or .md file of the folder"
+                else:
+                    found.append(p)
+                    continue
+                if skipped is not None:
+                    skipped.append(f"{p}: {why}")
             if not found:
                 raise AppError(f"no .txt or .md files under {raw}")
             files.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in TEXT_SUFFIXES:
                 raise AppError(f"{raw}: only .txt and .md files can be ingested")
+            if path.resolve().suffix.lower() not in TEXT_SUFFIXES:
+                raise AppError(f"{raw}: links to a file that is not .txt or .md "
+                               f"({path.resolve().name}); only .txt and .md files can be ingested")
             files.append(path)
         else:
             raise AppError(f"{raw}: no such file or folder")
@@ -567,7 +591,10 @@ def _store_args(args: argparse.Namespace, create: bool) -> Any:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    files = collect_files(args.paths)
+    skipped: list[str] = []
+    files = collect_files(args.paths, skipped)
+    for line in skipped:
+        print(f"rag-stores ingest: skipped {line}", file=sys.stderr)
     root = Path(args.root).expanduser() if args.root else Path.cwd()
     overlap = args.overlap if args.overlap is not None else min(DEFAULT_OVERLAP,
                                                                  args.chunk_tokens // 10)
@@ -676,7 +703,11 @@ def register_cli(subparsers: Any) -> None:
         "ingest", help="add .txt/.md files and folders to a collection (idempotent)",
         description="Chunk files by tokens (tiktoken cl100k_base) and upsert them with ids "
                     "<path>#<n>; a re-ingested file's leftover chunks are deleted, unchanged "
-                    "files are skipped.")
+                    "files are skipped. In a folder, the .txt and .md files inside it are read "
+                    "(hidden ones and linked folders are not); a link that leads out of the "
+                    "folder or to another kind of file is skipped with a line on stderr. A file "
+                    "named on the command line is read wherever it is, but one that is not "
+                    ".txt or .md (or a link to such a file) is refused.")
     ingest.add_argument("paths", nargs="+", metavar="PATH")
     _location_args(ingest)
     ingest.add_argument("--root", default=None,

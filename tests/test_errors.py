@@ -9,6 +9,12 @@ from rag_stores.langchain import QdrantVectorStore, WeaviateVectorStore
 from tests.conformance import Variant
 from tests.test_conformance import FRUIT, TableEmbeddings, lc_store
 
+DEEP: dict = {}
+_level = DEEP
+for _ in range(130):
+    _level["a"] = {}
+    _level = _level["a"]
+
 CASES = [
     ("similarity_search", ("apple",), {"k": "3"}, ValueError, r"k must be an integer >= 1, got '3'"),
     ("similarity_search", ("apple",), {"k": 0}, ValueError, r"k must be an integer >= 1, got 0"),
@@ -26,6 +32,21 @@ CASES = [
      r"ids must be non-empty strings \(None: a generated id\), got ''"),
     ("add_texts", (["a", "b"],), {"ids": ["1"]}, ValueError, r"got 2 texts but 1 ids"),
     ("similarity_search", ("apple",), {"filter": {"n": {"$regex": "a"}}}, ValueError, r"\$regex"),
+    # What some engine cannot store or read back is refused before any write (README:
+    # Security model): Qdrant Edge took 130 levels and could then never read or reopen.
+    ("add_texts", (["a"], [{"d": DEEP}]), {}, ValueError,
+     r"metadata of record '[^']+' at \['d'\]\['a'\].*: nested deeper than 64 levels"),
+    ("add_texts", (["a"], [{1: "x", "1": "y"}]), {}, TypeError,
+     r"metadata of record '[^']+': key 1 is a int; metadata keys must be strings"),
+    ("add_texts", (["a"], [{None: 1}]), {}, TypeError, r"key None is a NoneType"),
+    ("add_texts", (["a"], [{"n": [1, {"x": 2**64}]}]), {}, ValueError,
+     r"at \['n'\]\[1\]\['x'\]: integer 18446744073709551616 is outside the 64-bit range"),
+    ("add_texts", (["a"], [{"n": float("nan")}]), {}, ValueError,
+     r"at \['n'\]: nan is not a finite number"),
+    ("add_texts", (["a"], [{"s": "ok \ud800"}]), {}, ValueError,
+     r"at \['s'\] is not valid Unicode"),
+    ("add_texts", (["a \udfff"],), {}, ValueError, r"text of record '[^']+' is not valid Unicode"),
+    ("add_texts", (["a"], [{"when": {1, 2}}]), {}, TypeError, r"at \['when'\]: set \{1, 2\} is not JSON"),
 ]
 
 

@@ -23,7 +23,7 @@ import functools
 import itertools
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from ..core.filters import RECORD_FIELDS, And, Field, FilterError, Node, Not, Or
@@ -56,11 +56,13 @@ def record_field(field: Field) -> str | None:
     return name
 
 
-def point_ids(field: Field) -> list[str]:
+def point_ids(field: Field, to_ids: Callable[[str], list[str]] | None = None) -> list[str]:
     """Engine point ids for an eq / in on DOC_ID: every store keys a record by
-    `to_point_id(user id)`, so the id filter is an indexed id lookup in any payload layout."""
+    `to_point_id(user id)` (a Qdrant tenant store: by `to_ids(user id)`), so the id filter is
+    an indexed id lookup in any payload layout."""
     values = field.value if field.op == "in" else [field.value]
-    return list(dict.fromkeys(to_point_id(v) for v in values if isinstance(v, str) and v))
+    ids = to_ids or (lambda v: [to_point_id(v)])
+    return list(dict.fromkeys(p for v in values if isinstance(v, str) and v for p in ids(v)))
 
 
 def _fold(ch: str) -> str:

@@ -39,7 +39,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ..core.filters import FilterError, Node
 from ..core.fusion import DEFAULT_RRF_K, canonical, fuse, leg_depth, weights, window
-from ..core.ids import to_point_id
+from ..core.ids import legacy_tenant_point_id, tenant_point_id, to_point_id
 from ..core.loops import PerLoop
 from ..core.options import check_options, parameters
 from ..core.plans import Plan, PlanBackend
@@ -85,6 +85,10 @@ _GRPC_RECONNECT = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.min_reconnect
 SERVER_WRITE_PARALLELISM = 4
 # The payload key holding a record's tenant (rag layout), indexed with is_tenant on servers.
 TENANT_KEY = "tenant"
+# Collection metadata set when this version creates a collection: its tenant point ids are
+# core.ids.tenant_point_id. Collections without it may hold the ambiguous legacy ids, which
+# tenant stores still read, delete and replace, always checking the stored tenant and id.
+IDS_MARKER, IDS_VERSION = "rag_stores_point_ids", 2
 # Requests that may run twice with the same outcome: retried on transient faults.
 _IDEMPOTENT = {"upsert", "delete", "retrieve", "scroll", "count", "query_points",
                "query_points_groups", "get_collection", "collection_exists"}
@@ -156,6 +160,8 @@ class Info:
     sparse: bool
     # None: the collection's dense vector is unnamed (collections written by other tools).
     vector_name: str | None
+    # Created before IDS_MARKER: tenant stores also look up legacy_tenant_point_id.
+    legacy_ids: bool = False
 
 
 class QdrantBackend(PlanBackend):
@@ -229,6 +235,12 @@ class QdrantBackend(PlanBackend):
             raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
         if not collection_name or not isinstance(collection_name, str):
             raise ValueError(f"collection_name must be a non-empty string, got {collection_name!r}")
+        if engine is not None:  # embedded: refuse a name before a client locks the folder
+            from .qdrant_edge import check_collection_name
+
+            stored = (os.path.join(path, "collection", collection_name) if engine == "local"
+                      else os.path.join(path, collection_name)) if path else ""
+            check_collection_name(collection_name, exists=bool(stored) and os.path.isdir(stored))
         self.collection_name = collection_name
         self.vector_name = vector_name
         self.sparse_vector_name = sparse_vector_name
@@ -431,6 +443,11 @@ class QdrantBackend(PlanBackend):
                 points, _ = yield "scroll", {"collection_name": self.collection_name, "limit": 1,
                                              "with_payload": True, "with_vectors": False}
                 self.layout = detect_layout(points[0].payload or {}) if points else "rag"
+            if self.tenant is not None and self.layout != "rag":
+                raise ValueError(
+                    f"collection {self.collection_name!r} holds records in the {self.layout} "
+                    "layout, which keeps no tenant field: tenant= works with the rag layout "
+                    "only (migrate it, or use a collection of its own)")
             self._info = info
         return self._info
 
@@ -464,8 +481,10 @@ class QdrantBackend(PlanBackend):
         sparse_names = set((params.sparse_vectors or {}).keys())
         if self.sparse_vector_name not in sparse_names and len(sparse_names) == 1:
             self.sparse_vector_name = next(iter(sparse_names))
+        metadata = getattr(described.config, "metadata", None) or {}
         return Info(dim=vp.size, distance=distance,
-                    sparse=self.sparse_vector_name in sparse_names, vector_name=name)
+                    sparse=self.sparse_vector_name in sparse_names, vector_name=name,
+                    legacy_ids=metadata.get(IDS_MARKER) != IDS_VERSION)
 
     def _ensure(self, dim: int, sparse: bool) -> Plan:
         if (yield from self._exists()):
@@ -490,6 +509,9 @@ class QdrantBackend(PlanBackend):
                 modifier=models.Modifier.IDF)} if sparse else None,
             **self.collection_settings,
         }
+        # After the creation, not in it: Qdrant Edge's create_collection takes no metadata.
+        yield "update_collection", {"collection_name": self.collection_name,
+                                    "metadata": {IDS_MARKER: IDS_VERSION}}
         self._info = Info(dim=dim, distance=self.distance, sparse=sparse,
                           vector_name=self.vector_name)
         if self.layout == "auto":
@@ -573,7 +595,7 @@ class QdrantBackend(PlanBackend):
         else:
             from .qdrant_filters import to_qdrant
 
-            flt = to_qdrant(node, metadata_key=self.metadata_key)
+            flt = to_qdrant(node, metadata_key=self.metadata_key, to_ids=self._point_ids)
         if self.tenant is None:
             return flt
         own = models.FieldCondition(key=TENANT_KEY, match=models.MatchValue(value=self.tenant))
@@ -583,8 +605,37 @@ class QdrantBackend(PlanBackend):
         """The point id of a user id; per tenant, so that tenants never overwrite each other."""
         if self.tenant is None:
             return to_point_id(user_id)
-        to_point_id(user_id)  # the same check of the id
-        return to_point_id(f"tenant:{self.tenant}/{user_id}")
+        return tenant_point_id(self.tenant, user_id)
+
+    def _legacy_ids(self) -> bool:
+        return self.tenant is not None and self._info is not None and self._info.legacy_ids
+
+    def _point_ids(self, user_id: str) -> list[str]:
+        """Every point id a record of this store may have: with the legacy one in collections
+        created before IDS_MARKER (safe only with the tenant condition, see _owned)."""
+        if not self._legacy_ids():
+            return [self._point_id(user_id)]
+        assert self.tenant is not None
+        return [self._point_id(user_id), legacy_tenant_point_id(self.tenant, user_id)]
+
+    def _owned(self, ids: Sequence[str], with_vectors: bool = False,
+               legacy_only: bool = False) -> Plan:
+        """{user id: [points]} of this tenant's records among `ids`, the current point first:
+        each point found is checked for the store's tenant and the user id it was asked for."""
+        wanted = {p: i for i in ids
+                  for p in self._point_ids(i)[1 if legacy_only else 0:]}
+        if not wanted:
+            return {}
+        points = yield "retrieve", {"collection_name": self.collection_name,
+                                    "ids": list(wanted), "with_payload": True,
+                                    "with_vectors": with_vectors, **self._reads()}
+        owned: dict[str, list[Any]] = {}
+        for point in sorted(points, key=lambda p: str(p.id) != self._point_id(wanted[str(p.id)])):
+            user_id = wanted[str(point.id)]
+            payload = point.payload or {}
+            if payload.get(TENANT_KEY) == self.tenant and payload.get("doc_id") == user_id:
+                owned.setdefault(user_id, []).append(point)
+        return owned
 
     def _writes(self) -> dict[str, Any]:
         return {"wait": True, "ordering": self.write_ordering}
@@ -631,7 +682,9 @@ class QdrantBackend(PlanBackend):
             node = json.loads(payload.get("_node_content") or "{}")
             user_id = node.get("id_") or str(point.id)
             text = node.get("text", "")
-            metadata = {k: v for k, v in payload.items() if k not in _LLAMA_KEYS}
+            # The node's own copy holds keys that clash with the layout's (doc_id, ...)
+            metadata = node["metadata"] if isinstance(node.get("metadata"), dict) else \
+                {k: v for k, v in payload.items() if k not in _LLAMA_KEYS}
             relationships = node.get("relationships") or None
         else:
             user_id = payload.get("doc_id") or str(point.id)
@@ -679,6 +732,15 @@ class QdrantBackend(PlanBackend):
                              "records carry sparse vectors")
         yield "upsert", {"collection_name": self.collection_name, "points": self._points(records),
                          **self._writes()}
+        if self._legacy_ids():  # replaced: the record now lives at its current point id
+            yield from self._delete_owned([r.id for r in records], legacy_only=True)
+
+    def _delete_owned(self, ids: Sequence[str], legacy_only: bool = False) -> Plan:
+        owned = yield from self._owned(ids, legacy_only=legacy_only)
+        points = [p.id for found in owned.values() for p in found]
+        if points:
+            yield "delete", {"collection_name": self.collection_name, **self._writes(),
+                             "points_selector": models.PointIdsList(points=points)}
 
     def _points(self, records: Sequence[Record]) -> models.Batch | list[models.PointStruct]:
         """A columnar `Batch` when every record has the same vectors (one pydantic object
@@ -701,6 +763,10 @@ class QdrantBackend(PlanBackend):
     def _delete(self, ids: Sequence[str]) -> Plan:
         if not ids:
             return
+        if self.tenant is not None:  # only points holding this tenant's records
+            yield from self._load_info()
+            yield from self._delete_owned(ids)
+            return
         yield "delete", {"collection_name": self.collection_name, **self._writes(),
                          "points_selector": models.PointIdsList(
                              points=[self._point_id(i) for i in ids])}
@@ -718,6 +784,9 @@ class QdrantBackend(PlanBackend):
         if not ids:
             return []
         yield from self._load_info()
+        if self.tenant is not None:  # only points holding this tenant's records
+            owned = yield from self._owned(ids, with_vectors)
+            return [self._record(owned[i][0]) for i in dict.fromkeys(ids) if i in owned]
         point_ids = [self._point_id(i) for i in ids]
         points = yield "retrieve", {"collection_name": self.collection_name, "ids": point_ids,
                                     "with_payload": True, "with_vectors": with_vectors,
@@ -751,11 +820,23 @@ class QdrantBackend(PlanBackend):
                                  "count_filter": self._filter(node), "exact": True}
         return result.count
 
-    def _example(self, example: Any) -> Any:
-        return self._point_id(example) if isinstance(example, str) else list(example)
+    def _examples(self, query: Query) -> Plan:
+        """{user id: point id} of the examples given by id that sit at legacy point ids."""
+        if not self._legacy_ids() or query.mode not in ("recommend", "discover"):
+            return {}
+        given = [*query.positive, *query.negative, query.target,
+                 *(e for pair in query.context for e in pair)]
+        owned = yield from self._owned([e for e in given if isinstance(e, str)])
+        return {i: str(points[0].id) for i, points in owned.items()}
 
-    def _query_args(self, query: Query, info: Info) -> dict[str, Any]:
-        """The `query_points` arguments for one search, by mode."""
+    def _query_args(self, query: Query, info: Info,
+                    examples: dict[str, str] | None = None) -> dict[str, Any]:
+        """The `query_points` arguments for one search, by mode (`examples`: _examples)."""
+        def example(e: Any) -> Any:
+            if not isinstance(e, str):
+                return list(e)
+            return (examples or {}).get(e) or self._point_id(e)
+
         using = info.vector_name
         flt = self._filter(query.filter)
         args: dict[str, Any] = {"collection_name": self.collection_name, "query_filter": flt,
@@ -810,19 +891,19 @@ class QdrantBackend(PlanBackend):
             if not query.positive and not query.negative:
                 raise ValueError("recommend needs at least one positive or negative example")
             args.update(query=models.RecommendQuery(recommend=models.RecommendInput(
-                positive=[self._example(e) for e in query.positive] or None,
-                negative=[self._example(e) for e in query.negative] or None,
+                positive=[example(e) for e in query.positive] or None,
+                negative=[example(e) for e in query.negative] or None,
                 strategy=models.RecommendStrategy(query.strategy))), using=using)
         elif mode == "discover":
             if query.target is None and not query.context:
                 raise ValueError("discover needs a target or context pairs")
-            pairs = [models.ContextPair(positive=self._example(p), negative=self._example(n))
+            pairs = [models.ContextPair(positive=example(p), negative=example(n))
                      for p, n in query.context]
             if query.target is None:
                 args["query"] = models.ContextQuery(context=pairs)
             else:
                 args["query"] = models.DiscoverQuery(discover=models.DiscoverInput(
-                    target=self._example(query.target), context=pairs))
+                    target=example(query.target), context=pairs))
             args["using"] = using
         else:
             raise ValueError(f"unknown search mode {mode!r}")
@@ -875,7 +956,8 @@ class QdrantBackend(PlanBackend):
         info = yield from self._load_info()
         if self._client_fusion(query):
             return (yield from self._fused_here(query, info))
-        result = yield "query_points", self._query_args(query, info)
+        examples = yield from self._examples(query)
+        result = yield "query_points", self._query_args(query, info, examples)
         return [self._hit(p, info) for p in result.points]
 
     def _search_groups(self, query: Query) -> Plan:
@@ -885,7 +967,8 @@ class QdrantBackend(PlanBackend):
         if self._client_fusion(query):  # retrievers.Grouped then groups the fused hits
             raise UnsupportedError("Qdrant cannot group a hybrid search fused client-side "
                                    f"(fusion {query.fusion!r}{' on Qdrant Edge' if self._edge else ''})")
-        args = self._query_args(query, info)
+        examples = yield from self._examples(query)
+        args = self._query_args(query, info, examples)
         args.pop("offset")
         args.update(group_by=self._field(query.group_by), group_size=query.group_size)
         result = yield "query_points_groups", args

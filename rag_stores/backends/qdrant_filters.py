@@ -30,6 +30,7 @@ everything becomes None (no filter).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from qdrant_client import models
@@ -64,6 +65,7 @@ _NATIVE_CONDITIONS = (
 _HEAD_SPELLINGS = 8
 
 Condition = Any  # a models.Condition or a nested models.Filter
+IdMap = Callable[[str], list[str]]
 
 
 def key_path(key: str, metadata_key: str | None = "metadata") -> str:
@@ -78,8 +80,10 @@ def key_path(key: str, metadata_key: str | None = "metadata") -> str:
     return f"{metadata_key}.{key}" if metadata_key else key
 
 
-def to_qdrant(node: Node | Any | None, metadata_key: str | None = "metadata") -> models.Filter | None:
-    """Translate a filter tree; a native Filter passes through untouched, None stays None."""
+def to_qdrant(node: Node | Any | None, metadata_key: str | None = "metadata",
+              to_ids: IdMap | None = None) -> models.Filter | None:
+    """Translate a filter tree; a native Filter passes through untouched, None stays None.
+    `to_ids`: the point ids of a user id, when not `core.ids.to_point_id` (tenant stores)."""
     if node is None or isinstance(node, models.Filter):
         return node
     if isinstance(node, _NATIVE_CONDITIONS):
@@ -89,7 +93,7 @@ def to_qdrant(node: Node | Any | None, metadata_key: str | None = "metadata") ->
             f"a filter tree or a qdrant_client Filter was expected, got {type(node).__name__} "
             "(parse dicts with rag_stores.core.filters.from_dict)"
         )
-    result = _translate(normalize(node), metadata_key)
+    result = _translate(normalize(node), metadata_key, to_ids)
     if result is True:
         return None
     if result is False:
@@ -97,17 +101,17 @@ def to_qdrant(node: Node | Any | None, metadata_key: str | None = "metadata") ->
     return result if isinstance(result, models.Filter) else models.Filter(must=[result])
 
 
-def _translate(node: Node, metadata_key: str | None) -> Condition | bool:
+def _translate(node: Node, metadata_key: str | None, to_ids: IdMap | None) -> Condition | bool:
     if isinstance(node, And):
-        parts = fold_and(_translate(c, metadata_key) for c in node.children)
+        parts = fold_and(_translate(c, metadata_key, to_ids) for c in node.children)
         return parts if isinstance(parts, bool) else _one(parts, "must")
     if isinstance(node, Or):
-        parts = fold_or(_translate(c, metadata_key) for c in node.children)
+        parts = fold_or(_translate(c, metadata_key, to_ids) for c in node.children)
         return parts if isinstance(parts, bool) else _one(parts, "should")
     if isinstance(node, Not):
-        inner = _translate(node.child, metadata_key)
+        inner = _translate(node.child, metadata_key, to_ids)
         return (not inner) if isinstance(inner, bool) else models.Filter(must_not=[inner])
-    return _field(node, metadata_key)
+    return _field(node, metadata_key, to_ids)
 
 
 def _one(conditions: list[Condition], clause: str) -> Condition:
@@ -116,10 +120,10 @@ def _one(conditions: list[Condition], clause: str) -> Condition:
     return models.Filter(must=conditions) if clause == "must" else models.Filter(should=conditions)
 
 
-def _field(field: Field, metadata_key: str | None) -> Condition | bool:
+def _field(field: Field, metadata_key: str | None, to_ids: IdMap | None) -> Condition | bool:
     record = record_field(field)
     if field.key == DOC_ID:
-        ids = point_ids(field)
+        ids = point_ids(field, to_ids)
         return models.HasIdCondition(has_id=list(ids)) if ids else False
     path = record if record is not None else key_path(field.key, metadata_key)
     op, value = field.op, field.value

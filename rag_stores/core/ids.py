@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 
-# Fixed namespace: changing it would orphan every stored record (data contract).
+# Fixed namespaces: changing them would orphan every stored record (data contract).
 NAMESPACE = uuid.UUID("6f1d8a52-3f7e-5b5c-9a57-2c1d0e5b7a10")
+TENANT_NAMESPACE = uuid.UUID("3b0c5a7e-91d2-5f44-8e6b-0d7c2a9f4e18")
 
 
 def to_point_id(user_id: str) -> str:
@@ -21,6 +22,21 @@ def to_point_id(user_id: str) -> str:
         return str(uuid.UUID(user_id))
     except ValueError:
         return str(uuid.uuid5(NAMESPACE, user_id))
+
+
+def tenant_point_id(tenant: str, user_id: str) -> str:
+    """The point id of `user_id` in a tenant sharing a collection: a UUIDv5 of the id in a
+    namespace of the tenant's own, so no two (tenant, id) pairs share a point, whatever
+    characters they hold."""
+    to_point_id(user_id)  # the same check of the id
+    return str(uuid.uuid5(uuid.uuid5(TENANT_NAMESPACE, tenant), user_id))
+
+
+def legacy_tenant_point_id(tenant: str, user_id: str) -> str:
+    """The tenant point id of collections created before TENANT_IDS_MARKER existed: ambiguous
+    (("acme", "prod/s") and ("acme/prod", "s") share one), so only ever used together with a
+    check of the stored tenant and user id (backends/qdrant.py)."""
+    return to_point_id(f"tenant:{tenant}/{user_id}")
 
 
 def new_id() -> str:

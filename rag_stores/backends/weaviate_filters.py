@@ -110,31 +110,25 @@ def _field(field: Field, known: set[str] | None) -> _Filters | bool:
         ids = point_ids(field)
         return Filter.by_id().contains_any(ids) if ids else False
 
-    def prop(kind: str) -> str | None:
+    def on(kind: str, make: Any) -> _Filters | bool:
+        """`make(property)` on the property of `kind` holding this key's values (layout)."""
         if record is not None:
-            return record if kind == "s" else None  # record fields hold strings only
-        name = layout.property_for_key(key, kind)
-        return name if known is None or name in known else None
+            return make(record) if kind == "s" else False  # record fields hold strings only
+        return _key_filter(key, kind, make, known)
 
     if op == "eq":
-        name = prop(_kind(value))
-        return False if name is None else Filter.by_property(name).equal(_stored(value))
+        return on(_kind(value), lambda name: Filter.by_property(name).equal(_stored(value)))
     if op == "in":
         by_kind: dict[str, list[Any]] = {}
         for v in value:
             by_kind.setdefault(_kind(v), []).append(_stored(v))
-        parts: list[_Filters | bool] = []
-        for kind, values in by_kind.items():
-            name = prop(kind)
-            parts.append(False if name is None else Filter.by_property(name).contains_any(values))
-        folded = fold_or(parts)
+        folded = fold_or(on(kind, lambda name, vs=values: Filter.by_property(name).contains_any(vs))
+                         for kind, values in by_kind.items())
         return folded if isinstance(folded, bool) else _one(folded, Filter.any_of)
     if op in _RANGE:
         operand: Any = parse_date(value) if isinstance(value, str) else float(value)
-        name = prop("d" if isinstance(value, str) else "n")
-        if name is None:
-            return False
-        return getattr(Filter.by_property(name), _RANGE[op])(operand)
+        return on("d" if isinstance(value, str) else "n",
+                  lambda name: getattr(Filter.by_property(name), _RANGE[op])(operand))
     if op in ("text_match", "text_match_insensitive"):
         if "*" in value or "?" in value or layout.MARK in value:
             raise UnsupportedError(
@@ -142,15 +136,41 @@ def _field(field: Field, known: set[str] | None) -> _Filters | bool:
                 "wildcards * and ?"
             )
         insensitive = op == "text_match_insensitive"
-        name = prop("l" if insensitive else "s")
         pattern = fold_case(value) if insensitive else value
-        return False if name is None else Filter.by_property(name).like(f"*{pattern}*")
+        return on("l" if insensitive else "s",
+                  lambda name: Filter.by_property(name).like(f"*{pattern}*"))
     if op == "exists":
         if known is not None and layout.METADATA_KEYS not in known:
             return not value
-        holds = Filter.by_property(layout.METADATA_KEYS).equal(layout.encode_text(key))
+        holds = _holds(key)
         return holds if value else Filter.not_(holds)
     raise FilterError(f"operator {op!r} on {key!r} has no Weaviate translation")
+
+
+def _holds(key: str) -> _Filters:
+    """The record holds a value of metadata key `key` (`metadata_keys`)."""
+    return Filter.by_property(layout.METADATA_KEYS).equal(layout.encode_text(key))
+
+
+def _key_filter(key: str, kind: str, make: Any, known: set[str] | None) -> _Filters | bool:
+    """`make(property)` on metadata key `key`'s property of `kind`, exact whatever the
+    property names (layout module doc): on a hashed key, the record must also hold the key
+    (two hashed keys can share a name); on a remapped key, records written with the 0.1.0
+    mapping (holding the key, without the LAYOUT_V2 marker) are read from the old name."""
+    def have(name: str) -> bool:
+        return known is None or name in known
+
+    branches: list[_Filters | bool] = []
+    name = layout.property_for_key(key, kind)
+    if have(name):
+        branches.append(Filter.all_of([make(name), _holds(key)]) if layout.is_hashed(key)
+                        else make(name))
+    legacy = layout.legacy_property_for_key(key, kind)
+    if legacy is not None and have(legacy):
+        marked = Filter.by_property(layout.METADATA_KEYS).equal(layout.LAYOUT_V2)
+        branches.append(Filter.all_of([make(legacy), _holds(key), Filter.not_(marked)]))
+    folded = fold_or(branches)
+    return folded if isinstance(folded, bool) else _one(folded, Filter.any_of)
 
 
 def needed_properties(node: Node | Any | None) -> set[str]:
@@ -177,7 +197,10 @@ def _needed(node: Node) -> set[str]:
         kinds = {"s" if op == "text_match" else "l"}
     else:
         kinds = {_kind(v) for v in (value if op == "in" else [value])}
-    return {layout.property_for_key(node.key, k) for k in kinds}
+    names = {layout.property_for_key(node.key, k) for k in kinds}
+    if layout.is_hashed(node.key):
+        names.add(layout.METADATA_KEYS)
+    return names
 
 
 def _stored(value: Any) -> Any:

@@ -9,7 +9,7 @@ Fixed properties (RESERVED; created with the collection, `base_properties()`):
 | `ref_doc_id`         | TEXT (field)    | LlamaIndex ref_doc_id, absent when None |
 | `metadata_json`      | TEXT, no index  | `json.dumps(metadata)`: the exact copy every read returns |
 | `relationships_json` | TEXT, no index  | LlamaIndex relationships as JSON, absent when None |
-| `metadata_keys`      | TEXT[] (field)  | the metadata keys that hold a value (not null, not []): `exists` filters |
+| `metadata_keys`      | TEXT[] (field)  | the metadata keys that hold a value (not null, not []): `exists` filters; `LAYOUT_V2` (below) |
 
 Filterable metadata: each metadata key gets up to five properties, one per value kind,
 all arrays so that a scalar and a list behave alike (eq on a list = "holds the value"):
@@ -39,11 +39,29 @@ at construction. Filters never read `__w` (they read the exact `__s` copy). A ke
 on an existing collection gets its property on the next write; records written before keep
 no `__w` copy until they are written again.
 
-`<stem>` (`key_stem`): the key lowercased, every character outside [a-z0-9_] replaced by
-"_", truncated to 64 characters; when that changed anything, "_" + 8 hex digits of the key's
-SHA-256 are appended. Weaviate property names are case-insensitively unique, hence the
-lowercasing; the hash keeps "Year", "year" and "ye ar" apart. User properties all start with
-`md_`, reserved ones never do, so they cannot collide.
+`<stem>` (`key_stem`): a key that is already a safe name (only [a-z0-9_], at most 64
+characters) and does not end like a hashed stem ("_" + 8 lowercase hex digits) is its own
+stem. Any other key is lowercased, every character outside [a-z0-9_] replaced by "_",
+truncated to 64 characters, and "_" + 8 hex digits of the key's SHA-256 appended. Weaviate
+property names are case-insensitively unique, hence the lowercasing; the hash keeps "Year",
+"year" and "ye ar" apart. The mapping is injective by construction between the two forms: a
+key kept as it is never ends in "_<8 hex>", a hashed stem always does, so no key can take
+another key's hashed name (rag-stores 0.1.0 kept "owner_4b1b8aa3" as it is, sharing its
+properties with "Owner", so a filter on one matched the other). Two hashed keys share a stem only if their 32-bit hash prefixes
+collide (findable by brute force); filters on a hashed key therefore also require that the
+record holds the key (`metadata_keys`), so a collision can never make a filter match a record
+that lacks the key. User properties all start with `md_`, reserved ones never do, so they
+cannot collide.
+
+Collections written with the 0.1.0 mapping (`legacy_key_stem`) keep working: the two
+mappings agree on every key except safe keys ending in "_<8 hex>" (the only keys that could
+collide). A record holding such a key is written under the new stem, and its
+`metadata_keys` also holds the marker `LAYOUT_V2` (an encoded key can never equal it). Filters
+on such a key read the new property, or the old one in records that hold the key and lack the
+marker (records written before): old records need no migration for filters. Grouping,
+keyword search (`__w`) and generate placeholders on such a key read the new property only:
+re-write records written before (e.g. `upsert(list(iter_records(with_vectors=True)))`) to
+use them there.
 
 Strings in `__s`, `doc_id`, `ref_doc_id` and `metadata_keys` pass through `encode_text`:
 field tokenization trims surrounding whitespace, which would make " x" equal "x", so a string
@@ -83,14 +101,46 @@ SEARCHABLE = "w"  # the kind of the keyword-searchable copy of declared keys
 MARK = "\ue000"
 _STEM_MAX = 64
 _UNSAFE = re.compile(r"[^a-z0-9_]")
+_HASHED = re.compile(r"_[0-9a-f]{8}\Z")  # how every hashed stem ends
+# In `metadata_keys` of records written with a remapped key (module doc). encode_text wraps
+# every string that starts with MARK, so no key is ever stored as this value.
+LAYOUT_V2 = MARK + "layout:2"
 
 
 def key_stem(key: str) -> str:
-    """The deterministic, GraphQL-safe part of a metadata key's property names."""
+    """The deterministic, GraphQL-safe part of a metadata key's property names (injective
+    but for 32-bit hash collisions between hashed keys; module doc)."""
+    stem = _UNSAFE.sub("_", key.lower())[:_STEM_MAX]
+    if stem != key or _HASHED.search(key):
+        stem += "_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+    return stem
+
+
+def is_hashed(key: str) -> bool:
+    """Whether `key`'s stem carries a hash (filters then also check `metadata_keys`)."""
+    return key_stem(key) != key
+
+
+def legacy_key_stem(key: str) -> str:
+    """The stem of the 0.1.0 mapping (keys ending in "_<8 hex>" were kept as they
+    are, so "owner_4b1b8aa3" and "Owner" shared a stem); read for records written then."""
     stem = _UNSAFE.sub("_", key.lower())[:_STEM_MAX]
     if stem != key:
         stem += "_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
     return stem
+
+
+def remapped(key: str) -> bool:
+    """Whether `key`'s properties moved since the 0.1.0 mapping (module doc)."""
+    return key_stem(key) != legacy_key_stem(key)
+
+
+def legacy_property_for_key(key: str, kind: str) -> str | None:
+    """The property the earlier mapping gave `key`, where it differs from today's (else None)."""
+    if not remapped(key):
+        return None
+    property_for_key(key, kind)  # checks the kind
+    return f"{PREFIX}{legacy_key_stem(key)}__{kind}"
 
 
 def property_for_key(key: str, kind: str) -> str:
@@ -166,8 +216,11 @@ def searchable_properties(metadata: Mapping[str, Any],
 
 
 def present_keys(metadata: Mapping[str, Any]) -> list[str]:
-    """The `metadata_keys` value: keys holding a value (not null, not an empty list)."""
-    return [encode_text(k) for k, v in metadata.items() if v is not None and v != []]
+    """The `metadata_keys` value: keys holding a value (not null, not an empty list), and
+    `LAYOUT_V2` when one of them is remapped (module doc)."""
+    keys = [k for k, v in metadata.items() if v is not None and v != []]
+    marker = [LAYOUT_V2] if any(remapped(k) for k in keys) else []
+    return [encode_text(k) for k in keys] + marker
 
 
 def object_properties(text: str, metadata: Mapping[str, Any], doc_id: str,

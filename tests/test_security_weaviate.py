@@ -1,4 +1,4 @@
-"""Issue 25: metadata key names that collide on Weaviate.
+"""Issue 25: metadata key names that collide on Weaviate, and non-finite query vectors.
 
 Real engines only: the Weaviate server of tests/conftest.py, Qdrant local mode and Qdrant Edge.
 """
@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import weaviate
+from weaviate.classes.config import Configure
 
 from rag_stores.backends import weaviate_layout as layout
 from rag_stores.backends.weaviate import WeaviateBackend
 from rag_stores.core.filters import from_dict
 from rag_stores.core.ids import to_point_id
+from rag_stores.core.query import Query
 from rag_stores.core.records import Record
+from tests.conformance import Variant, fresh_name
 
 _names = itertools.count()
 VEC = [1.0, 0.0, 0.0, 0.0]
@@ -157,3 +161,52 @@ def test_a_collection_written_with_the_0_1_0_mapping_keeps_working(client, name)
     backend.upsert(backend.get(["old-escaped"], with_vectors=True))
     assert found(backend, {OWNER_ESCAPED: "alice"}) == ["new-escaped", "old-escaped"]
     assert found(backend, {"Owner": "alice"}) == ["new-both", "old-owner"]
+
+
+# --- non-finite query vectors ----------------------------------------------------------------
+ENGINES = ["qdrant-memory", "qdrant-edge", "weaviate"]
+
+
+def _queries(bad: list[float]) -> list[tuple[Query, str]]:
+    return [(Query(vector=bad), "query vector"),
+            (Query(mode="hybrid", vector=bad, text="apple"), "query vector"),
+            (Query(mode="mmr", vector=bad, fetch_k=3), "query vector"),
+            (Query(mode="recommend", positive=["a", bad]), r"query positive\[1\]"),
+            (Query(mode="recommend", positive=["a"], negative=[bad]), r"query negative\[0\]"),
+            (Query(vector=bad, group_by="g"), "query vector")]
+
+
+@pytest.mark.parametrize("variant", ENGINES, indirect=True)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+async def test_non_finite_query_vectors_are_refused_alike(variant: Variant, value: float,
+                                                          sparse_encoder) -> None:
+    backend = variant.make_backend(fresh_name("Nan"))
+    texts = {"a": "apple pie", "b": "banana bread"}
+    sparse = sparse_encoder.embed_documents(list(texts.values()))
+    await variant.call(backend, "ensure_collection", 4, True)
+    await variant.call(backend, "upsert", [
+        Record(id=i, text=t, metadata={"g": i}, vector=[1.0, n, 0.0, 0.0], sparse=s)
+        for n, ((i, t), s) in enumerate(zip(texts.items(), sparse, strict=True))])
+    bad = [0.5, value, 0.0, 0.0]
+    for query, name in _queries(bad):
+        if query.mode == "hybrid":
+            query.sparse = sparse_encoder.embed_query("apple")
+        method = "search_groups" if query.group_by else "search"
+        with pytest.raises(ValueError, match=rf"{name} must hold finite numbers; "
+                                             rf"element 1 is {value!r}"):
+            await variant.call(backend, method, query)
+    # A finite vector still searches.
+    hits = await variant.call(backend, "search", Query(vector=[0.5, 0.5, 0.0, 0.0], k=2))
+    assert len(hits) == 2
+
+
+def test_weaviate_alone_would_rank_by_nan(weaviate_server) -> None:
+    """Why the check exists: the server itself answers a NaN near_vector with results."""
+    with weaviate_server.connect() as c:
+        name = f"WvSecRaw{next(_names)}"
+        col = c.collections.create(name, vector_config=Configure.Vectors.self_provided())
+        try:
+            col.data.insert({"text": "x"}, vector=VEC)
+            assert len(col.query.near_vector([math.nan, 0.0, 0.0, 0.0], limit=3).objects) == 1
+        finally:
+            c.collections.delete(name)

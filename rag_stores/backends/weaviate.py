@@ -962,6 +962,7 @@ class WeaviateBackend(PlanBackend):
             raise UnsupportedError("Weaviate has no discovery / context search; use Qdrant "
                                    "for mode='discover'")
         info = yield from self._load_info()
+        check_query_vector(query, info.dim, self.collection_name)  # NaN, size: before any query
         where = yield from self._where(query.filter)
         if where is MATCH_NONE or (query.score_threshold is not None and query.mode == "dense"
                                    and self._max_distance(query.score_threshold) is None):
@@ -1062,6 +1063,7 @@ class WeaviateBackend(PlanBackend):
                 f"grouped search on Weaviate is dense only, not {query.mode!r}: Weaviate's "
                 "group_by returns no scores for keyword or hybrid results")
         info = yield from self._load_info()
+        check_query_vector(query, info.dim, self.collection_name)
         where = yield from self._where(query.filter)
         prop = self._group_property(query.group_by, info)
         if prop is None:

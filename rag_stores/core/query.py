@@ -108,14 +108,32 @@ def split_boost(name: str) -> tuple[str, str]:
 
 
 def check_query_vector(query: Query, dim: int | None, collection: str) -> None:
-    """The query vector and vector examples have the collection's size (an engine would fail
-    with a shape error, or search with a truncated vector)."""
-    examples = [*query.positive, *query.negative, query.target,
-                *(e for pair in query.context for e in pair)]
-    for vector in [query.vector, *(e for e in examples if isinstance(e, list))]:
-        if vector is not None and dim is not None and len(vector) != dim:
+    """The query vector and vector examples hold finite numbers (Qdrant refuses NaN and
+    infinities, Weaviate would rank by them) and have the collection's size (an engine would
+    fail with a shape error, or search with a truncated vector). Both backends call this
+    before any search request."""
+    named: list[tuple[str, Any]] = [("vector", query.vector), ("target", query.target),
+                                    *((f"positive[{i}]", e) for i, e in enumerate(query.positive)),
+                                    *((f"negative[{i}]", e) for i, e in enumerate(query.negative)),
+                                    *((f"context[{i}][{j}]", e) for i, pair in
+                                      enumerate(query.context) for j, e in enumerate(pair))]
+    for name, vector in named:
+        if vector is None or isinstance(vector, str):
+            continue  # no vector, or a stored id
+        if not _all_finite(vector):
+            bad = next(i for i, x in enumerate(vector) if not _all_finite([x]))
+            raise ValueError(f"query {name} must hold finite numbers; element {bad} is "
+                             f"{vector[bad]!r}")
+        if dim is not None and len(vector) != dim:
             raise ValueError(f"the query vector has {len(vector)} dimensions; collection "
                              f"{collection!r} holds {dim}-dim vectors")
+
+
+def _all_finite(vector: Any) -> bool:
+    try:
+        return all(map(math.isfinite, vector))
+    except TypeError:  # not numbers
+        return False
 
 
 def text_only(query: Query, engine: str = "this backend") -> None:

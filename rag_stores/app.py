@@ -38,6 +38,8 @@ DEFAULT_COLLECTION = "docs"
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_OVERLAP = 20
 TEXT_SUFFIXES = (".txt", ".md")
+# Where `ingest` / `query` read a server's API key (--api-key shows in `ps`; these do not).
+API_KEY_ENV = {"qdrant": "RAG_STORES_QDRANT_API_KEY", "weaviate": "RAG_STORES_WEAVIATE_API_KEY"}
 QUERY_MODES = ("dense", "sparse", "hybrid", "mmr")
 
 
@@ -585,15 +587,23 @@ def _demo_generation(store: Any, query: str, args: argparse.Namespace) -> None:
 
 # --- ingest / query -------------------------------------------------------------------------
 def _store_args(args: argparse.Namespace, create: bool) -> Any:
+    options = {}
+    if args.api_key and not args.url:
+        raise AppError("--api-key is for a server: give its --url too (embedded stores take "
+                       "no key)")
+    if args.url:  # a server: the key from --api-key, else from the environment
+        key = args.api_key or os.environ.get(API_KEY_ENV[args.backend])
+        if key:
+            options["api_key"] = key
     return open_store(args.backend, args.collection, path=args.path, url=args.url,
                       grpc_port=args.grpc_port, create=create,
-                      progress=not args.quiet if create else None)
+                      progress=not args.quiet if create else None, **options)
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    skipped: list[str] = []
-    files = collect_files(args.paths, skipped)
-    for line in skipped:
+    not_read: list[str] = []
+    files = collect_files(args.paths, not_read)
+    for line in not_read:
         print(f"rag-stores ingest: skipped {line}", file=sys.stderr)
     root = Path(args.root).expanduser() if args.root else Path.cwd()
     overlap = args.overlap if args.overlap is not None else min(DEFAULT_OVERLAP,
@@ -654,6 +664,10 @@ def _run(command: Any) -> Any:
             return int(command(args) or 0)
         except (AppError, ConnectionError, StorageLockedError) as exc:
             message = str(exc)  # StorageLockedError: a Qdrant Edge folder another process holds
+        except PermissionError as exc:  # a server refused the API key, or a file is unreadable
+            env = API_KEY_ENV.get(getattr(args, "backend", ""), "")
+            hint = exc.errno is None and env and hasattr(args, "api_key")
+            message = str(exc) + (f"; give the key in ${env} or --api-key" if hint else "")
         except Exception as exc:
             # Engine errors worth one line, not a traceback: a Qdrant folder held by another
             # process (an unreachable server is an EngineUnavailableError, a ConnectionError).
@@ -675,6 +689,11 @@ def _location_args(parser: argparse.ArgumentParser) -> None:
                         help=f"data folder (default: qdrant {default_qdrant_path()}, weaviate "
                              "~/.local/share/rag-stores/weaviate)")
     _server_args(parser)
+    parser.add_argument("--api-key", default=None,
+                        help="the server's API key (with --url). Prefer the environment "
+                             f"variable ${API_KEY_ENV['qdrant']} (Qdrant) or "
+                             f"${API_KEY_ENV['weaviate']} (Weaviate), read when this option is "
+                             "not given: command-line arguments show in `ps` to other users")
 
 
 def _server_args(parser: argparse.ArgumentParser) -> None:

@@ -81,3 +81,58 @@ def test_a_file_named_on_the_command_line_must_be_text(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["ingest", "--help"])
     assert "is refused" in " ".join(capsys.readouterr().out.split())
+
+
+# --- 4. ingest / query against servers that want an API key -------------------------------------
+def _auth_cases(request, backend: str):
+    """(server, location arguments, environment variable) for a server that wants a key."""
+    import uuid
+
+    if backend == "qdrant":
+        server = request.getfixturevalue("qdrant_auth_server")
+        where = ["--url", server.url, "--collection", f"auth_{uuid.uuid4().hex[:8]}"]
+        return server, where, "RAG_STORES_QDRANT_API_KEY"
+    server = request.getfixturevalue("weaviate_auth_server")
+    where = ["--backend", "weaviate", "--url", server.url, "--grpc-port", str(server.grpc_port),
+             "--collection", f"Auth{uuid.uuid4().hex[:8]}"]
+    return server, where, "RAG_STORES_WEAVIATE_API_KEY"
+
+
+@pytest.mark.parametrize("backend", ["qdrant", "weaviate"])
+def test_ingest_and_query_take_the_key_from_the_environment_or_api_key(
+        backend, request, tmp_path, capsys, monkeypatch):
+    server, where, env = _auth_cases(request, backend)
+    doc = tmp_path / "a.md"
+    doc.write_text("Weaviate and Qdrant are vector databases.")
+    ingest = ["ingest", str(doc), "--root", str(tmp_path), "--quiet", *where]
+    query = ["query", "vector database", "--k", "1", *where]
+    # no key, and a wrong key: one line naming the variable, no traceback, the key never shown
+    for key in (None, "not-the-key-4711"):
+        if key is not None:
+            monkeypatch.setenv(env, key)
+        for argv in (ingest, query):
+            code, out, err = run(capsys, *argv)
+            assert code == 2, (argv, out, err)
+            assert err.startswith(f"rag-stores {argv[0]}: error:") and err.count("\n") == 1, err
+            assert "refused" in err and env in err and "Traceback" not in err
+            assert key is None or key not in out + err
+    monkeypatch.setenv(env, server.api_key)  # the environment variable
+    code, out, err = run(capsys, *ingest)
+    assert code == 0 and "1 chunk(s) written" in out, err
+    code, out, err = run(capsys, *query)
+    assert code == 0 and "a.md#0" in out, err
+    monkeypatch.setenv(env, "not-the-key-4711")  # --api-key wins over the environment
+    code, out, err = run(capsys, *query, "--api-key", server.api_key)
+    assert code == 0 and "a.md#0" in out, err
+    assert server.api_key not in out + err
+
+
+def test_api_key_needs_a_server_and_its_help_prefers_the_environment(tmp_path, capsys):
+    code, _, err = run(capsys, "query", "x", "--path", str(tmp_path / "q"), "--api-key", "k")
+    assert code == 2 and "--api-key is for a server: give its --url too" in err
+    for command in ("ingest", "query"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "RAG_STORES_QDRANT_API_KEY" in text and "RAG_STORES_WEAVIATE_API_KEY" in text
+        assert "show in `ps`" in text

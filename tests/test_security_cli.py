@@ -136,3 +136,17 @@ def test_api_key_needs_a_server_and_its_help_prefers_the_environment(tmp_path, c
         text = " ".join(capsys.readouterr().out.split())
         assert "RAG_STORES_QDRANT_API_KEY" in text and "RAG_STORES_WEAVIATE_API_KEY" in text
         assert "show in `ps`" in text
+
+
+# --- 5. servers started with --api-key --------------------------------------------------------
+@pytest.mark.parametrize("argv, env", [
+    (["qdrant", "serve"], "RAG_STORES_QDRANT_API_KEY"),
+    (["qdrant", "cluster"], "RAG_STORES_QDRANT_API_KEY"),
+    (["weaviate", "serve"], "RAG_STORES_WEAVIATE_API_KEY"),
+    (["weaviate", "cluster"], "RAG_STORES_WEAVIATE_API_KEY")])
+def test_serve_help_says_the_key_shows_in_ps_and_names_the_variable(argv, env, capsys):
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    help_text = text[text.index("--api-key API_KEY"):]
+    assert "shows in `ps`" in help_text and f"Prefer setting ${env}" in help_text

@@ -260,7 +260,9 @@ def register_cli(subparsers: Any) -> None:
         parser.add_argument("--storage", default=None,
                             help="data directory (default: a temporary one, deleted on exit)")
         parser.add_argument("--api-key", default=None,
-                            help=f"require this API key (or set {ENV_API_KEY}); default: none")
+                            help=f"require this API key; default: none. Prefer setting "
+                                 f"${ENV_API_KEY}: a command-line argument shows in `ps` to "
+                                 "every user of this machine")
 
     serve = commands.add_parser("serve", help="run a Qdrant server on loopback until Ctrl-C")
     common(serve)

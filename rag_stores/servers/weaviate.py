@@ -607,7 +607,9 @@ def register_cli(subparsers: Any) -> None:
     serve.add_argument("--data-dir", default=None,
                        help="data directory (default: a temporary one, deleted on exit)")
     serve.add_argument("--api-key", default=None,
-                       help=f"require this API key (or set {ENV_API_KEY}); default: anonymous")
+                       help=f"require this API key; default: anonymous. Prefer setting "
+                            f"${ENV_API_KEY}: a command-line argument shows in `ps` to every "
+                            "user of this machine")
     serve.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
     serve.set_defaults(func=_cmd_serve)
 
@@ -618,6 +620,8 @@ def register_cli(subparsers: Any) -> None:
     cluster.add_argument("--data-dir", default=None,
                          help="data directory, one folder per node (default: temporary ones)")
     cluster.add_argument("--api-key", default=None,
-                         help=f"require this API key (or set {ENV_API_KEY}); default: anonymous")
+                         help=f"require this API key; default: anonymous. Prefer setting "
+                              f"${ENV_API_KEY}: a command-line argument shows in `ps` to every "
+                              "user of this machine")
     cluster.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
     cluster.set_defaults(func=_cmd_cluster)

@@ -14,7 +14,22 @@ local mode and this project's Qdrant Edge client keep), under `METADATA_KEY`:
 
 and encodes the batch with the mean so far. So every writer, a reopened store, and the
 LangChain and LlamaIndex faces of the same collection use the same value, and the value
-follows the collection as it grows. The tokenizer settings are kept too: a writer whose
+follows the collection as it grows.
+
+Tenants (Qdrant `tenant=` stores, which share one collection) keep their own totals, one
+entry per tenant: `METADATA_KEY + "/tenant/" + tenant` (`stats_key`). A tenant's writes
+read and write its entry only, so its avg_len never moves with another tenant's documents
+and its encoder never reads another tenant's counts. The tenant-less store keeps
+`METADATA_KEY`, so collections written before keep their totals. Tenant stores of a
+collection written before this split (when every tenant added to `METADATA_KEY`) start
+their own totals at their next write; the shared entry is left as it was (`refit()`
+re-encodes a tenant's records with its own mean). What stays shared: the collection
+metadata itself, which Qdrant keeps per collection, so `backend.collection_metadata()`
+lists every tenant's entry to anyone holding the collection (tenants are a filter of this
+library, not an access boundary of Qdrant); and Qdrant's IDF modifier, which Qdrant
+computes over the whole collection. Weaviate ranks with its own BM25 index (nothing is fitted
+here): each tenant of a multi-tenant collection is its own shard, with its own lengths and
+document counts. The tokenizer settings are kept too: a writer whose
 language, stemmer, stopwords, k or b differ from the collection's is refused (its vectors
 would not match the index).
 
@@ -37,7 +52,13 @@ from .sparse import SparseVector
 
 METADATA_KEY = "rag_stores_bm25"
 
-__all__ = ["METADATA_KEY", "BM25Stats", "CollectionBM25", "fitted"]
+__all__ = ["METADATA_KEY", "BM25Stats", "CollectionBM25", "fitted", "stats_key"]
+
+
+def stats_key(backend: Any) -> str:
+    """The collection-metadata key of `backend`'s totals: one per tenant (module doc)."""
+    tenant = getattr(backend, "tenant", None)
+    return METADATA_KEY if tenant is None else f"{METADATA_KEY}/tenant/{tenant}"
 
 
 @dataclass
@@ -73,6 +94,7 @@ class CollectionBM25:
         self.encoder = encoder
         self.backend = backend
         self.settings = encoder.settings()
+        self.key = stats_key(backend)  # this tenant's entry in the collection metadata
         self._lock = threading.Lock()
         self._memory: BM25Stats | None = None  # async-only backends: totals not saved
         self._checked = False
@@ -89,7 +111,7 @@ class CollectionBM25:
         """(the totals, whether they come from the collection)."""
         if not getattr(self.backend, "supports_sync", True) or not self.backend.exists():
             return BM25Stats(), False
-        entry = (self.backend.collection_metadata() or {}).get(METADATA_KEY)
+        entry = (self.backend.collection_metadata() or {}).get(self.key)
         if not entry:
             return BM25Stats(), True
         self._check(entry.get("settings") or {})
@@ -105,7 +127,8 @@ class CollectionBM25:
         self._checked = True
 
     def stats(self) -> BM25Stats:
-        """The collection's totals now (documents, tokens, avg_len)."""
+        """The collection's totals now (documents, tokens, avg_len): this tenant's on a
+        tenant store."""
         with self._lock:
             saved, persistent = self._saved()
             return saved if persistent else (self._memory or BM25Stats())
@@ -122,7 +145,7 @@ class CollectionBM25:
             stats.docs += len(lengths)
             stats.tokens += sum(lengths)
             if persistent:
-                self.backend.update_collection_metadata({METADATA_KEY: {
+                self.backend.update_collection_metadata({self.key: {
                     "docs": stats.docs, "tokens": stats.tokens, "avg_len": stats.avg_len,
                     "settings": self.settings}})
             else:

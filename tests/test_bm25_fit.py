@@ -148,3 +148,113 @@ def test_weaviate_bm25_settings(variant: Variant, lc_embeddings) -> None:
         WeaviateBackend("X", client=backend.client, bm25={"stopwords": "de"})
     with pytest.raises(TypeError, match="no stemming"):
         WeaviateBackend("X", client=backend.client, bm25={"stemmer": "snowball"})
+
+
+# --- tenants keep their own totals (issue 25) ---------------------------------------------
+@pytest.fixture(params=["qdrant-memory", "qdrant-edge", "qdrant-server"])
+def tenant_backend(request, tmp_path):
+    """make(collection, tenant) -> a Qdrant `tenant=` backend; tenants share the collection."""
+    from qdrant_client import QdrantClient
+
+    from rag_stores.backends.qdrant import QdrantBackend
+
+    made: list[QdrantBackend] = []
+    if request.param == "qdrant-memory":
+        client = QdrantClient(":memory:")
+        options: dict = {"client": client}
+    elif request.param == "qdrant-edge":
+        client, options = None, {"engine": "edge", "path": str(tmp_path / "edge")}
+    else:
+        client, options = None, request.getfixturevalue("qdrant_server").connect_kwargs(False)
+
+    def make(collection: str, tenant: str | None) -> QdrantBackend:
+        made.append(QdrantBackend(collection, tenant=tenant, **options))
+        return made[-1]
+
+    yield make
+    if request.param == "qdrant-server" and made and made[0].exists():
+        QdrantBackend(made[0].collection_name, **options).drop()
+    for backend in made:
+        backend.close()
+    if client is not None:
+        client.close()
+
+
+def test_tenants_keep_their_own_bm25_totals(tenant_backend, lc_embeddings,
+                                            sparse_encoder) -> None:
+    """Tenant b's avg_len does not move with tenant a's documents, and b's encoder never
+    reads a's counts; each tenant's vectors use its own mean."""
+    name = fresh_name("FitTenant")
+    a = BackendVectorStore(lc_embeddings, tenant_backend(name, "a"), retrieval_mode="hybrid")
+    b = BackendVectorStore(lc_embeddings, tenant_backend(name, "b"), retrieval_mode="hybrid")
+    short, long = lengths(sparse_encoder, SHORT), lengths(sparse_encoder, LONG)
+    b.add_texts(SHORT, ids=["s0", "s1", "s2"])
+    before = b.sparse_embedding.stats()
+    assert (before.docs, before.tokens) == (3, sum(short))
+    a.add_texts(LONG * 3)  # a's documents are longer: a shared mean would move b's
+    after = b.sparse_embedding.stats()
+    assert (after.docs, after.tokens, after.avg_len) == (before.docs, before.tokens,
+                                                         before.avg_len)
+    assert a.sparse_embedding.stats().docs == 6
+    assert a.sparse_embedding.avg_len == pytest.approx(sum(long) / 2)
+    # b's next batch is encoded with b's own mean (3 + 1 documents), not a's.
+    b.add_texts(SHORT[:1], ids=["s3"])
+    mean = (sum(short) + short[0]) / 4
+    assert b.sparse_embedding.avg_len == pytest.approx(mean)
+    stored = b.backend.get(["s3"], with_vectors=True)[0].sparse
+    want = sparse_encoder.embed_documents_with_avg_len(SHORT[:1], mean)[0]
+    assert dict(zip(stored.indices, stored.values, strict=True)) == pytest.approx(
+        dict(zip(want.indices, want.values, strict=True)), rel=1e-6)
+    # One entry per tenant; the tenant-less key (old collections, tenant-less stores) untouched.
+    meta = b.backend.collection_metadata()
+    assert meta[f"{METADATA_KEY}/tenant/b"]["docs"] == 4
+    assert meta[f"{METADATA_KEY}/tenant/a"]["docs"] == 6
+    assert METADATA_KEY not in meta
+    # A reopened tenant store reads its own totals.
+    again = BackendVectorStore(lc_embeddings, tenant_backend(name, "b"), retrieval_mode="hybrid")
+    assert again.sparse_embedding.stats().docs == 4
+
+
+def test_a_collection_with_shared_totals_keeps_them(tenant_backend, lc_embeddings) -> None:
+    """Totals written under METADATA_KEY (a tenant-less store, or tenants before the split)
+    stay there for the tenant-less store; a tenant starts its own."""
+    name = fresh_name("FitOld")
+    plain = BackendVectorStore(lc_embeddings, tenant_backend(name, None), retrieval_mode="hybrid")
+    plain.add_texts(SHORT)
+    assert plain.backend.collection_metadata()[METADATA_KEY]["docs"] == 3
+    tenant = BackendVectorStore(lc_embeddings, tenant_backend(name, "t"), retrieval_mode="hybrid")
+    assert tenant.sparse_embedding.stats().docs == 0
+    tenant.add_texts(LONG)
+    assert tenant.sparse_embedding.stats().docs == 2
+    assert plain.sparse_embedding.stats().docs == 3
+
+
+@pytest.mark.weaviate
+def test_weaviate_tenants_rank_with_their_own_bm25_statistics(weaviate_server) -> None:
+    """Nothing to fit on Weaviate (its own BM25): each tenant is a shard with its own
+    document count and lengths, so b's BM25 scores do not move with a's documents."""
+    from rag_stores.backends.weaviate import WeaviateBackend, normalize_collection_name
+    from rag_stores.core.query import Query
+    from rag_stores.core.records import Record
+
+    name = fresh_name("WvFitTenant")
+    with weaviate_server.connect() as client:
+        try:
+            a, b = (WeaviateBackend(name, client=client, index="flat", tenant=t) for t in "ab")
+            assert fitted(SparseEncoder(), b).__class__ is SparseEncoder
+
+            def recs(texts: list[str], prefix: str) -> list[Record]:
+                return [Record(id=f"{prefix}{i}", text=t, vector=[1.0, float(i)])
+                        for i, t in enumerate(texts)]
+
+            def scores() -> dict[str, float]:
+                hits = b.search(Query(mode="sparse", text="cats owls night", k=5))
+                return {h.record.id: h.score for h in hits}
+
+            b.upsert(recs(SHORT, "b"))
+            before = scores()
+            assert set(before) == {"b0", "b2"}
+            a.upsert(recs(LONG * 20 + ["cats and owls at night"] * 10, "a"))
+            assert scores() == before
+        finally:
+            client.collections.delete(normalize_collection_name(name))

@@ -106,9 +106,11 @@ def test_what_orjson_cannot_write_goes_through_qdrant_client(qdrant_server) -> N
         qdrant_wire.json_body(batch)
     emb = DeterministicFakeEmbedding(size=8)
     with QdrantVectorStore(emb, fresh_name("wire"), **qdrant_server.connect_kwargs(False)) as store:
-        store.add_texts(["a", "b"], [{"big": 2**70}, {"small": 1}], ids=["a", "b"])
-        got = [d.metadata for d in store.get_by_ids(["a", "b"])]
-        assert got == [{"big": pytest.approx(2**70)}, {"small": 1}]  # the server keeps a float
+        store.add_texts(["c"], ids=["c"])
+        # The server would keep a rounded float: refused before the write (README: Security)
+        with pytest.raises(ValueError, match=r"at \['big'\]: integer 1180591620717411303424"):
+            store.add_texts(["a", "b"], [{"small": 1}, {"big": 2**70}], ids=["a", "b"])
+        assert [d.id for d in store.get_by_ids(["a", "b", "c"])] == ["c"]
         store.backend.drop()
 
 

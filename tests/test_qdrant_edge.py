@@ -144,10 +144,36 @@ def test_engine_options_are_checked(tmp_path: Path) -> None:
     backend.ensure_collection(DIM, False)
     with pytest.raises(ValueError, match="vector"):
         backend.search(Query(vector=[1.0, 2.0]))
-    with pytest.raises(ValueError, match="64 bits"):
+    with pytest.raises(ValueError, match="64.bit"):
         backend.upsert([Record(id="big", text="", metadata={"n": 2**70}, vector=[1.0] * DIM)])
     assert backend.engine == "edge" and backend.count() == 0
     backend.close()
+
+
+def test_collection_names_follow_the_servers_rules(tmp_path: Path) -> None:
+    """A name the Qdrant server refuses is a ValueError naming collection_name, the value
+    (truncated) and the rule, before anything opens (issue 25: a bare Exception before)."""
+    for name in ("x" * 300, "é" * 128, "a:b", "what?", "a\0b", ".."):
+        with pytest.raises(ValueError) as caught:
+            edge(tmp_path, name)
+        message = str(caught.value)
+        assert "collection_name" in message and "255 bytes" in message
+        assert len(message) < 300
+    assert edge(tmp_path, "x" * 255).engine == "edge"  # the limit itself is fine
+    with pytest.raises(ValueError, match="collection_name"):
+        edge(None).client.create_collection("a|b", models.VectorParams(
+            size=DIM, distance=models.Distance.COSINE))  # the client alone checks too
+
+
+def test_an_existing_shard_under_an_older_looser_name_still_opens(tmp_path: Path) -> None:
+    backend = edge(tmp_path, "plain")
+    backend.ensure_collection(DIM, True)
+    backend.upsert(records(3))
+    backend.close()
+    os.rename(tmp_path / "plain", tmp_path / "old:name")  # Edge took such names before
+    reopened = edge(tmp_path, "old:name")
+    assert reopened.count() == 3
+    reopened.close()
 
 
 def test_optimize_builds_the_index_and_search_keeps_its_answers(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ import numpy as np
 import qdrant_edge as qe
 from qdrant_client.http import models  # (qdrant_client.models.QueryResponse is fastembed's)
 from qdrant_client.local.payload_value_extractor import value_by_key
+from qdrant_client.local.qdrant_local import INVALID_NAME_CHARS
 
 from ..core.query import StorageLockedError, UnsupportedError
 
@@ -67,6 +68,26 @@ _SCHEMAS = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchema
 _SERVER_ONLY = ("shard_number", "replication_factor", "write_consistency_factor",
                 "sharding_method", "quantization_config", "strict_mode_config", "wal_config",
                 "init_from", "timeout", "metadata")
+
+
+def check_collection_name(name: Any, exists: bool = False) -> str:
+    """`name` if the Qdrant server would take it for a new collection (qdrant-client's local
+    mode applies the same rules; Edge, whose collection is a directory, must too, or a name
+    fails deep in the engine or works here and nowhere else); else a ValueError naming it.
+
+    `exists=True` (a collection already on disk): only what no directory can be named is
+    refused, so collections made under older, looser rules stay readable.
+    """
+    chars = ("/", "\\", "\0") if exists else INVALID_NAME_CHARS
+    if (isinstance(name, str) and name not in ("", ".", "..")
+            and len(name.encode("utf-8", "surrogatepass")) <= 255
+            and not any(c in name for c in chars)):
+        return name
+    shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:50] + "...' (truncated)"
+    raise ValueError(f"collection_name {shown} is not a valid Qdrant collection name: expected "
+                     f"1 to 255 bytes of UTF-8, not '.' or '..', without any of "
+                     f"{' '.join(map(repr, chars))}"
+                     + ("" if exists else " (the Qdrant server's rules for a new collection)"))
 
 
 def is_edge_folder(path: str) -> bool:
@@ -158,10 +179,7 @@ class EdgeClient:
         return handler(**kwargs)
 
     def _dir(self, name: str) -> str:
-        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-            raise ValueError(f"collection_name {name!r} cannot name an Edge shard directory "
-                             "(no '/', '\\', '.' or '..')")
-        return os.path.join(self.path, name)
+        return os.path.join(self.path, check_collection_name(name, exists=True))
 
     def _shard(self, name: str) -> Any:
         if self.closed:
@@ -277,6 +295,7 @@ class EdgeClient:
         with self._lock:
             if self.collection_exists(collection_name):
                 raise ValueError(f"Collection {collection_name} already exists")
+            check_collection_name(collection_name)
             self._shards[collection_name] = _acquire(self._dir(collection_name), config)
         return True
 

@@ -248,7 +248,9 @@ class WeaviateBackend(PlanBackend):
       pass is used as given, so your async client works in the event loop it was opened in.
     The async clients the backend opens itself are one per event loop (core.loops): the
     backend works from any loop, in any thread; each is closed in its own loop.
-    `api_key=` and `headers=` apply to the connections the backend opens itself.
+    `api_key=` and `headers=` apply to the connections the backend opens itself. Embedded
+    Weaviate accepts only its folder's own key (servers.embedded), which the backend reads
+    by itself: leave `api_key` unset there; any other key is refused with a ValueError.
 
     `tenant=`: the collection is created multi-tenant and the tenant on first write;
     every read and write stays in that tenant, and `drop()` removes the tenant only.
@@ -1167,13 +1169,20 @@ def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
 
             ensure_binary()
             if spec["lease"] is None:
-                spec["lease"] = attach(spec["persistence_path"] or default_embedded_dir(),
-                                       spec["port"], spec["grpc_port"])
+                spec["lease"] = _embedded_lease(attach(
+                    spec["persistence_path"] or default_embedded_dir(), spec["port"],
+                    spec["grpc_port"]), spec["api_key"])
             lease = spec["lease"]
             spec["where"] = f"embedded Weaviate at http://{HOST}:{lease.http_port}"
-            return weaviate.connect_to_local(host=HOST, port=lease.http_port,
-                                             grpc_port=lease.grpc_port, headers=spec["headers"],
-                                             additional_config=spec["additional_config"])
+            try:
+                return weaviate.connect_to_local(
+                    host=HOST, port=lease.http_port, grpc_port=lease.grpc_port,
+                    headers=spec["headers"], auth_credentials=_lease_auth(lease),
+                    additional_config=spec["additional_config"])
+            except BaseException:
+                spec["lease"] = None
+                lease.release()  # a store that failed to open keeps no server busy
+                raise
         if kind == "cloud":
             return weaviate.connect_to_weaviate_cloud(
                 cluster_url=spec["cluster_url"], auth_credentials=spec["api_key"],
@@ -1181,6 +1190,26 @@ def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
         return weaviate.connect_to_custom(**_custom_args(spec))
     except WeaviateBaseError as exc:
         raise _connect_error(spec, exc) from exc
+
+
+def _embedded_lease(lease: Any, api_key: str | None) -> Any:
+    """`lease` if `api_key` is unset or the folder's own key; any other is refused at once,
+    since the embedded server accepts only that key (servers.embedded)."""
+    if api_key is not None and api_key != lease.api_key:
+        lease.release()
+        from ..servers.embedded import KEY_FILE, STATE_DIR
+
+        raise ValueError(f"api_key= does not match the key of the embedded Weaviate of "
+                         f"{lease.data}: leave api_key unset (the key in "
+                         f"{lease.data / STATE_DIR / KEY_FILE} is used) or pass that key")
+    return lease
+
+
+def _lease_auth(lease: Any) -> Any:
+    """The embedded server's key; None for a keeper of an older version (anonymous)."""
+    from weaviate.classes.init import Auth
+
+    return Auth.api_key(lease.api_key) if lease.api_key is not None else None
 
 
 def _new_async(spec: dict[str, Any]) -> weaviate.WeaviateAsyncClient:
@@ -1192,6 +1221,7 @@ def _new_async(spec: dict[str, Any]) -> weaviate.WeaviateAsyncClient:
         lease = spec["lease"]
         return weaviate.use_async_with_local(host=HOST, port=lease.http_port,
                                              grpc_port=lease.grpc_port, headers=spec["headers"],
+                                             auth_credentials=_lease_auth(lease),
                                              additional_config=spec["additional_config"])
     if kind == "cloud":
         return weaviate.use_async_with_weaviate_cloud(

@@ -435,11 +435,17 @@ class WeaviateServer(ServerProcess):
         if self.api_key is None:
             env["AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED"] = "true"
         else:
+            # Through the environment only (a command line is readable by every local user).
+            # The key's user needs no authorization settings: without RBAC or an admin list,
+            # Weaviate 1.38 lets every authenticated user do everything. The cluster data API
+            # (its own loopback port, which serves objects) asks for the key as well.
             env.update(
                 AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED="false",
                 AUTHENTICATION_APIKEY_ENABLED="true",
                 AUTHENTICATION_APIKEY_ALLOWED_KEYS=self.api_key,
                 AUTHENTICATION_APIKEY_USERS="rag-stores",
+                CLUSTER_BASIC_AUTH_USERNAME="rag-stores",
+                CLUSTER_BASIC_AUTH_PASSWORD=self.api_key,
             )
         return env
 

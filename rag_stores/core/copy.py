@@ -23,20 +23,21 @@ from .records import Record
 
 
 def copy_collection(source: Any, target: Any, batch_size: int = 256, *,
-                    skip_existing: bool = False, progress: bool = False) -> int:
-    """Copy every record of `source` into `target` (created with the source's vector size,
-    and sparse vectors when the source stores them, if missing); returns how many records
-    were written."""
+                    skip_existing: bool = False, progress: bool = False,
+                    filter: Any = None, desc: str = "copying") -> int:
+    """Copy every record of `source` (matching `filter`) into `target` (created with the
+    source's vector size, and sparse vectors when the source stores them, if missing);
+    returns how many records were written."""
     dim = source.dimension()
     if dim is None:
         raise CollectionNotFoundError(f"collection {source.collection_name!r} does not exist")
     stores_sparse = source.has_sparse() and not getattr(source, "builtin_bm25", False)
     target.ensure_collection(dim, stores_sparse)
     written = 0
-    with tqdm(total=source.count() if progress else None, unit="record", desc="copying",
+    with tqdm(total=source.count(filter) if progress else None, unit="record", desc=desc,
               disable=not progress) as bar:
-        for batch in batched(source.iter_records(batch_size=batch_size, with_vectors=True),
-                             batch_size):
+        for batch in batched(source.iter_records(filter, batch_size=batch_size,
+                                                 with_vectors=True), batch_size):
             seen = len(batch)
             if skip_existing:
                 present = {r.id for r in target.get([r.id for r in batch])}
@@ -48,15 +49,17 @@ def copy_collection(source: Any, target: Any, batch_size: int = 256, *,
     return written
 
 
-def verify_copy(source: Any, target: Any, sample: int = 20, seed: int = 0) -> list[str]:
+def verify_copy(source: Any, target: Any, sample: int = 20, seed: int = 0,
+                filter: Any = None) -> list[str]:
     """What differs between `source` and its copy (empty: none): the counts, and `sample`
-    records drawn at random (one streaming pass, reservoir sampling) compared field by field."""
+    records drawn at random (one streaming pass, reservoir sampling) compared field by field.
+    `filter`: the records compared, on both sides (counts) and in the source (sample)."""
     problems = []
-    counts = source.count(), target.count()
+    counts = source.count(filter), target.count(filter)
     if counts[0] != counts[1]:
         problems.append(f"counts differ: source {counts[0]}, target {counts[1]}")
     rng, chosen = random.Random(seed), list[str]()
-    for n, record in enumerate(source.iter_records(with_vectors=False)):
+    for n, record in enumerate(source.iter_records(filter, with_vectors=False)):
         if len(chosen) < sample:
             chosen.append(record.id)
         elif (slot := rng.randrange(n + 1)) < sample:
@@ -66,7 +69,9 @@ def verify_copy(source: Any, target: Any, sample: int = 20, seed: int = 0) -> li
     # Cosine engines may store vectors normalised (Qdrant does): compare directions then.
     cosine = getattr(source, "distance", None) == getattr(target, "distance", None) == "cosine"
     for rid in chosen:
-        if rid not in copies:
+        if rid not in originals:  # listed, yet not found by its id: never a silent pass
+            problems.append(f"record {rid!r} is listed by the source but not found by its id")
+        elif rid not in copies:
             problems.append(f"record {rid!r} is missing from the target")
         elif (difference := _difference(originals[rid], copies[rid], cosine)) is not None:
             problems.append(f"record {rid!r} differs: {difference}")

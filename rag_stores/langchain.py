@@ -21,8 +21,16 @@ from retrievers.langchain import SEARCH_TYPES
 from .core.backend import Backend
 from .core.filters import parse_any
 from .core.ids import new_id
-from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeline
+from .core.ingest import (
+    apipeline,
+    batched,
+    check_batch_size,
+    check_parallel,
+    parallelism,
+    pipeline,
+)
 from .core.options import check_options, parameters
+from .core.plans import closed_on_error
 from .core.query import CollectionNotFoundError, Mode, Query
 from .core.records import Group, Hit, Record, check_record
 from .core.scores import relevance_score
@@ -127,9 +135,7 @@ class BackendVectorStore(VectorStore):
         self.embedding = embedding
         self.backend = backend
         self.retrieval_mode: RetrievalMode = retrieval_mode
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(batch_size)
         self.progress = progress
         # Writes in flight (core.ingest); None: as many as the backend allows.
         self.parallel = None if parallel is None else check_parallel(parallel)
@@ -492,10 +498,11 @@ class QdrantVectorStore(BackendVectorStore):
                  **backend_options: Any) -> None:
         from .backends.qdrant import QdrantBackend
 
-        super().__init__(embedding, QdrantBackend(collection_name, **backend_options),
-                         retrieval_mode=retrieval_mode, sparse_embedding=sparse_embedding,
-                         batch_size=batch_size, create_collection=create_collection, dim=dim,
-                         progress=progress, parallel=parallel)
+        with closed_on_error(QdrantBackend(collection_name, **backend_options)) as backend:
+            super().__init__(embedding, backend,
+                             retrieval_mode=retrieval_mode, sparse_embedding=sparse_embedding,
+                             batch_size=batch_size, create_collection=create_collection,
+                             dim=dim, progress=progress, parallel=parallel)
 
     @classmethod
     def from_existing_collection(cls, embedding: Embeddings, collection_name: str,
@@ -521,10 +528,11 @@ class WeaviateVectorStore(BackendVectorStore):
         from .backends.weaviate import WeaviateBackend
 
         check_options(backend_options, parameters(WeaviateBackend.__init__), "Weaviate store")
-        super().__init__(embedding, WeaviateBackend(collection_name, **backend_options),
-                         retrieval_mode=retrieval_mode, batch_size=batch_size,
-                         create_collection=create_collection, dim=dim, progress=progress,
-                         parallel=parallel)
+        with closed_on_error(WeaviateBackend(collection_name, **backend_options)) as backend:
+            super().__init__(embedding, backend,
+                             retrieval_mode=retrieval_mode, batch_size=batch_size,
+                             create_collection=create_collection, dim=dim, progress=progress,
+                             parallel=parallel)
 
     @classmethod
     def from_existing_collection(cls, embedding: Embeddings, collection_name: str,

@@ -25,8 +25,16 @@ from llama_index.core.vector_stores.types import (
 
 from .core.backend import Backend
 from .core.filters import DOC_ID, REF_DOC_ID, Field, Node, and_, parse_any
-from .core.ingest import apipeline, batched, check_parallel, parallelism, pipeline
+from .core.ingest import (
+    apipeline,
+    batched,
+    check_batch_size,
+    check_parallel,
+    parallelism,
+    pipeline,
+)
 from .core.options import check_options, parameters
+from .core.plans import closed_on_error
 from .core.query import Mode, Query, UnsupportedError
 from .core.records import Hit, Record, check_record
 from .core.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
@@ -83,7 +91,8 @@ class BackendLlamaStore(BasePydanticVectorStore):
     def __init__(self, backend: Backend, *, enable_hybrid: bool = False,
                  sparse_encoder: Any = None, batch_size: int = BATCH_SIZE,
                  parallel: int | None = None) -> None:
-        super().__init__(enable_hybrid=enable_hybrid, batch_size=batch_size,  # type: ignore[call-arg]
+        super().__init__(enable_hybrid=enable_hybrid,  # type: ignore[call-arg]
+                         batch_size=check_batch_size(batch_size),
                          parallel=None if parallel is None else check_parallel(parallel))
         self._backend = backend
         if enable_hybrid and sparse_encoder is None and not getattr(backend, "builtin_bm25", False):
@@ -261,9 +270,10 @@ class QdrantVectorStore(BackendLlamaStore):
                  parallel: int | None = None, **backend_options: Any) -> None:
         from .backends.qdrant import QdrantBackend
 
-        super().__init__(QdrantBackend(collection_name, **backend_options),
-                         enable_hybrid=enable_hybrid, sparse_encoder=sparse_encoder,
-                         batch_size=batch_size, parallel=parallel)
+        with closed_on_error(QdrantBackend(collection_name, **backend_options)) as backend:
+            super().__init__(backend, enable_hybrid=enable_hybrid,
+                             sparse_encoder=sparse_encoder, batch_size=batch_size,
+                             parallel=parallel)
 
     @classmethod
     def class_name(cls) -> str:
@@ -280,8 +290,9 @@ class WeaviateVectorStore(BackendLlamaStore):
         from .backends.weaviate import WeaviateBackend
 
         check_options(backend_options, parameters(WeaviateBackend.__init__), "Weaviate store")
-        super().__init__(WeaviateBackend(collection_name, **backend_options),
-                         enable_hybrid=enable_hybrid, batch_size=batch_size, parallel=parallel)
+        with closed_on_error(WeaviateBackend(collection_name, **backend_options)) as backend:
+            super().__init__(backend, enable_hybrid=enable_hybrid, batch_size=batch_size,
+                             parallel=parallel)
 
     @classmethod
     def class_name(cls) -> str:

@@ -206,9 +206,11 @@ def test_tenants_keep_their_own_bm25_totals(tenant_backend, lc_embeddings,
     assert dict(zip(stored.indices, stored.values, strict=True)) == pytest.approx(
         dict(zip(want.indices, want.values, strict=True)), rel=1e-6)
     # One entry per tenant; the tenant-less key (old collections, tenant-less stores) untouched.
+    # A tenant sees its own entry only.
     meta = b.backend.collection_metadata()
     assert meta[f"{METADATA_KEY}/tenant/b"]["docs"] == 4
-    assert meta[f"{METADATA_KEY}/tenant/a"]["docs"] == 6
+    assert f"{METADATA_KEY}/tenant/a" not in meta
+    assert a.backend.collection_metadata()[f"{METADATA_KEY}/tenant/a"]["docs"] == 6
     assert METADATA_KEY not in meta
     # A reopened tenant store reads its own totals.
     again = BackendVectorStore(lc_embeddings, tenant_backend(name, "b"), retrieval_mode="hybrid")

@@ -186,3 +186,34 @@ def test_edge_reopens_after_refusing_deep_metadata(tmp_path) -> None:
             store.add_texts(["a", "b"], [{}, {"deep": deep}], ids=["2", "3"])
     with QdrantVectorStore(EMB, "c", engine="edge", path=str(tmp_path)) as store:
         assert [d.id for d in store.similarity_search("kept", k=5)] == ["1"]
+
+
+@pytest.mark.parametrize("face", ["langchain", "llama_index"])
+def test_a_store_that_fails_to_set_up_leaves_its_folder_free(tmp_path, face) -> None:
+    path = str(tmp_path / "local")
+    QdrantClient(path=path).close()  # a local-mode folder
+    with pytest.raises(ValueError, match="batch_size must be"):
+        if face == "langchain":
+            QdrantVectorStore(EMB, "c", path=path, batch_size=0)
+        else:
+            LlamaQdrantStore("c", path=path, batch_size=0)
+    with QdrantVectorStore(EMB, "c", path=path) as store:  # not "already accessed"
+        store.add_texts(["a"])
+        assert store.backend.engine == "local"
+
+
+def test_a_tenant_store_sees_only_its_own_collection_metadata(connect: Make) -> None:
+    name = fresh_name("meta")
+    a = QdrantVectorStore(EMB, name, tenant="a", **connect())
+    b = QdrantVectorStore(EMB, name, tenant="a/b", **connect())
+    a.add_texts(["x"])
+    a.backend.update_collection_metadata({"rag_stores_bm25/tenant/a": {"docs": 1}})
+    b.backend.update_collection_metadata({"rag_stores_bm25/tenant/a/b": {"docs": 2}})
+    assert {k for k in a.backend.collection_metadata() if "/tenant/" in k} == {
+        "rag_stores_bm25/tenant/a"}
+    assert b.backend.collection_metadata()["rag_stores_bm25/tenant/a/b"] == {"docs": 2}
+    assert "rag_stores_bm25/tenant/a" not in b.backend.collection_metadata()
+    with pytest.raises(PermissionError, match=r"cannot set other tenants' .*tenant/a'\]"):
+        b.backend.update_collection_metadata({"rag_stores_bm25/tenant/a": {"docs": 0}})
+    assert a.backend.collection_metadata()["rag_stores_bm25/tenant/a"] == {"docs": 1}
+    a.close(), b.close()

@@ -549,18 +549,29 @@ class QdrantBackend(PlanBackend):
         yield "update_collection", {"collection_name": self.collection_name, "metadata": values}
 
     def collection_metadata(self) -> dict[str, Any]:
-        """The collection's metadata (Qdrant's `metadata=`; Edge: a file beside the shard)."""
-        return dict(self._run(self._get_metadata()))
+        """The collection's metadata (Qdrant's `metadata=`; Edge: a file beside the shard);
+        a tenant store sees no other tenant's entries (keys `.../tenant/<other>`)."""
+        return self._own_entries(self._run(self._get_metadata()))
 
     async def acollection_metadata(self) -> dict[str, Any]:
-        return dict(await self._arun(self._get_metadata()))
+        return self._own_entries(await self._arun(self._get_metadata()))
 
     def update_collection_metadata(self, values: dict[str, Any]) -> None:
-        """Set metadata keys (others are kept)."""
-        self._run(self._set_metadata(values))
+        """Set metadata keys (others are kept); a tenant store sets no other tenant's."""
+        self._run(self._set_metadata(self._own_entries(values, writing=True)))
 
     async def aupdate_collection_metadata(self, values: dict[str, Any]) -> None:
-        await self._arun(self._set_metadata(values))
+        await self._arun(self._set_metadata(self._own_entries(values, writing=True)))
+
+    def _own_entries(self, values: dict[str, Any], writing: bool = False) -> dict[str, Any]:
+        if self.tenant is None:
+            return dict(values)
+        own = {k: v for k, v in values.items()
+               if "/tenant/" not in k or k.split("/tenant/", 1)[1] == self.tenant}
+        if writing and len(own) != len(values):
+            raise PermissionError(f"a store of tenant {self.tenant!r} cannot set other tenants' "
+                                  f"collection metadata {sorted(set(values) - set(own))}")
+        return own
 
     def create_payload_index(self, key: str, schema: str = "keyword") -> None:
         """Index a metadata field (Qdrant servers in strict mode refuse unindexed filters)."""

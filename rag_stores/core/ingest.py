@@ -59,6 +59,12 @@ def check_parallel(parallel: int) -> int:
     return parallel
 
 
+def check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return batch_size
+
+
 def parallelism(backend: Any, *requested: int | None) -> int:
     """Writes in flight: the first of `requested` given (a call's `parallel=`, then the
     store's), else the backend's `write_parallelism`, else `PARALLEL`."""

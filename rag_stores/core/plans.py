@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .filters import Node
@@ -18,6 +19,17 @@ from .records import Group, Hit, Record
 from .retry import Retrier, RetryPolicy
 
 Plan = Generator[Any, Any, Any]
+
+
+@contextmanager
+def closed_on_error(backend: Any) -> Iterator[Any]:
+    """Close a backend a store opened for itself when the store's own set-up then fails:
+    otherwise its client (and an embedded folder's lock) lives until garbage collection."""
+    try:
+        yield backend
+    except BaseException:
+        backend.close()
+        raise
 
 
 def _check_batch_size(batch_size: Any) -> None:

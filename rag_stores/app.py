@@ -200,9 +200,10 @@ def collect_files(paths: Sequence[str | os.PathLike[str]],
                 real = p.resolve()
                 if not real.is_relative_to(root):
                     why = f"it links outside {raw}"
-                elif real.suffix.lower() not in TEXT_SUFFIXES or any(
-                        x.startswith(".") for x in real.relative_to(root).parts):
-                    why = "it links to a file that is not a .txt or .md file of the folder"
+                elif real.suffix.lower() not in TEXT_SUFFIXES:
+                    why = f"it links to {real.name}, not a .txt or .md file"
+                elif any(x.startswith(".") for x in real.relative_to(root).parts):
+                    why = "it links to a hidden file"
                 else:
                     found.append(p)
                     continue

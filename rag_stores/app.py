@@ -292,7 +292,7 @@ def open_store(backend: str = "qdrant", collection: str = DEFAULT_COLLECTION, *,
             if url:
                 options["url"] = url
             elif str(path) == ":memory:":
-                options["location"] = ":memory:"
+                pass  # no connection argument: embedded in memory (`location=` is the peer's)
             else:
                 folder = Path(path).expanduser() if path else default_qdrant_path()
                 if not create and not folder.is_dir():
@@ -629,6 +629,67 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ask: retrieve, then answer citing the sources --------------------------------------------
+ASK_SYSTEM = ("Answer the question in one sentence using only the numbered sources. "
+              "Name the source you used as [n].")
+ASK_CONTEXT_TOKENS = 1500  # the sources' share of the prompt (tiktoken cl100k_base)
+
+
+def ask_prompt(question: str, hits: Sequence[Any],
+               max_context_tokens: int = ASK_CONTEXT_TOKENS) -> list[tuple[str, str]]:
+    """The chat sent for `ask`: the system rule, then the numbered sources and the question.
+
+    The sources share `max_context_tokens` equally (each cut to its share), so the best hits
+    are never crowded out by one long chunk.
+    """
+    from embedders.tokens import truncate_to_tokens
+
+    share = max(16, max_context_tokens // max(len(hits), 1))
+    sources = "\n".join(f"[{n}] {truncate_to_tokens(' '.join(h.record.text.split()), share)}"
+                        for n, h in enumerate(hits, 1))
+    return [("system", ASK_SYSTEM), ("human", f"Sources:\n{sources}\n\nQuestion: {question}")]
+
+
+def retrieve(store: Any, question: str, mode: str = "hybrid", k: int = 4,
+             filter: Any = None) -> list[Any]:
+    """The hits `ask` answers from (MMR picks `k` of max(20, 4k) candidates)."""
+    options = {"fetch_k": max(20, 4 * k)} if mode == "mmr" else {}
+    return store.search_hits(make_query(store, question, mode, k, filter,  # type: ignore[arg-type]
+                                        **options))
+
+
+def answer(llm: Any, question: str, hits: Sequence[Any]) -> str:
+    """The LLM's answer to `question` from `hits` (no hits: no LLM call, a fixed reply)."""
+    if not hits:
+        return "The collection has nothing on this."
+    reply = llm.invoke(ask_prompt(question, hits))
+    return str(getattr(reply, "content", reply)).strip()
+
+
+def _ask(args: argparse.Namespace) -> int:
+    flt = parse_filter_json(args.filter)
+    if args.k < 1:
+        raise AppError(f"--k must be at least 1, got {args.k}")
+    with ExitStack() as stack:
+        store = _store_args(args, create=False)
+        stack.callback(store.close)
+        hits = retrieve(store, args.question, args.mode, args.k, flt)
+    llm, why = choose_llm(args.llm)
+    if llm is None:
+        print(f"LLM: {why}\nso no answer; this is the exact prompt the LLM would get:")
+        for role, text in ask_prompt(args.question, hits):
+            print(f"--- {role}\n{text}")
+    else:
+        t0 = time.perf_counter()
+        text = answer(llm, args.question, hits)
+        print(text)
+        print(f"({_short(why, 60)}; {time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    print("sources:" if hits else "sources: none found")
+    for n, hit in enumerate(hits, 1):
+        print(f"  [{n}] {hit.record.id}  {_short(hit.record.text, 90)}")
+    return 0
+
+
 def _run(command: Any) -> Any:
     from .core.query import StorageLockedError
 
@@ -676,7 +737,7 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
 
 
 def register_cli(subparsers: Any) -> None:
-    """Add `demo`, `ingest` and `query` to the `rag-stores` command."""
+    """Add `demo`, `ingest`, `query` and `ask` to the `rag-stores` command."""
     demo = subparsers.add_parser(
         "demo", help="search the standard library's docstrings five ways, then generate",
         description=_demo.__doc__ or __doc__)
@@ -721,4 +782,20 @@ def register_cli(subparsers: Any) -> None:
                        help='metadata filter as JSON, e.g. \'{"source": "docs/a.md"}\'')
     _location_args(query)
     query.set_defaults(func=_run(_query), quiet=True)
+
+    ask = subparsers.add_parser(
+        "ask", help="answer a question from a collection, citing its sources",
+        description="Retrieve the best chunks of an ingested collection (--mode, --k, "
+                    "--filter as for `query`), then have the LLM answer from them alone; the "
+                    "answer is followed by the numbered sources it was given. The LLM is "
+                    "chosen as for `demo` (--llm none prints the prompt instead).")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--mode", choices=QUERY_MODES, default="hybrid")
+    ask.add_argument("--k", type=int, default=4, help="sources to give the LLM (default 4)")
+    ask.add_argument("--filter", default=None,
+                     help='metadata filter as JSON, e.g. \'{"source": "docs/a.md"}\'')
+    ask.add_argument("--llm", choices=LLM_CHOICES, default=None,
+                     help=f"auto (default, or ${LLM_ENV}), openai, local or none")
+    _location_args(ask)
+    ask.set_defaults(func=_run(_ask), quiet=True)
 

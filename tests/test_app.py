@@ -321,6 +321,38 @@ def test_demo_answers_with_the_local_model(capsys):
     assert "exact prompts" not in out
 
 
+def test_ask_answers_from_the_collection_citing_its_sources(tmp_path, capsys):
+    write_docs(tmp_path)
+    code, _, err = run(capsys, "ingest", str(tmp_path / "docs"), "--root", str(tmp_path),
+                       "--collection", "notes", "--quiet")
+    assert code == 0, err
+    code, out, err = run(capsys, "ask", "Which animal hunts mice at night?",
+                         "--collection", "notes", "--k", "2")
+    assert code == 0, err
+    answer, *rest = out.splitlines()
+    assert len(answer.split()) >= 3, out  # the local model's one-line answer
+    assert rest[0] == "sources:" and rest[1].startswith("  [1] docs/pets/cats.md#0  # Cats Cats are")
+    assert "local model SmolLM2" in err
+    code, out, err = run(capsys, "ask", "Which animal hunts mice at night?", "--collection",
+                         "notes", "--mode", "sparse", "--k", "1", "--llm", "none")
+    assert code == 0, err
+    assert "exact prompt" in out and f"--- system\n{app.ASK_SYSTEM}" in out
+    assert "Sources:\n[1] # Cats Cats are small" in out
+    assert "Question: Which animal hunts mice at night?" in out
+    code, _, err = run(capsys, "ask", "anything", "--collection", "absent", "--llm", "none")
+    assert code == 2 and "collection 'absent' does not exist" in err
+
+
+def test_ask_prompt_shares_the_token_budget():
+    from embedders.tokens import count_tokens
+    from rag_stores.core.records import Hit, Record
+
+    hits = [Hit(Record(str(i), "word " * 2000), 1.0) for i in range(4)]
+    (_, system), (_, user) = app.ask_prompt("q?", hits, max_context_tokens=400)
+    assert system == app.ASK_SYSTEM and user.count("\n[") == 4  # [1] .. [4]
+    assert count_tokens(user) <= 400 + 30
+
+
 # --- Weaviate ---------------------------------------------------------------------------------
 @pytest.mark.weaviate
 def test_ingest_and_query_on_weaviate(weaviate_server, tmp_path, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -22,9 +23,16 @@ from .sparse import SparseVector
 # largest batch shape: 256 texts of 256 tokens peak at about 2.7 GB, 32 at about 1.3 GB,
 # for the same throughput on 2 cores (benchmarks/bench_embedders.py).
 DEFAULT_BATCH_SIZE = 32
+# Texts sorted by length together. FastEmbed pads each batch to its longest text; CISI
+# abstracts in the given order carry 1.7x their tokens in padding at batch 32, sorted within
+# 256 texts 1.09x (benchmarks/bench_ingest_text.py). A window is held in memory at a time.
+SORT_WINDOW = 256
+# Queries embedded together at most when many wait at once (QueryBatcher).
+QUERY_BATCH = 64
 
 _models: dict[tuple[Any, ...], Any] = {}
 _models_lock = threading.Lock()
+_batchers: dict[int, QueryBatcher] = {}  # by id() of a model, which _models keeps alive
 
 
 class _Identity:
@@ -200,8 +208,11 @@ class _Encoder:
         parallel: int | None = None,
         providers: Sequence[Any] | None = None,
         model_path: str | os.PathLike[str] | None = None,
+        sort_window: int = SORT_WINDOW,
         **kwargs: Any,
     ) -> None:
+        if sort_window < 0:
+            raise ValueError(f"sort_window must be >= 0 (0: given order), got {sort_window}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if parallel is not None and parallel < 0:
@@ -210,6 +221,7 @@ class _Encoder:
             )
         self.model_name = model_name
         self.batch_size = batch_size
+        self.sort_window = sort_window
         self.parallel = parallel
         self.cache_dir = str(
             Path(cache_dir).expanduser() if cache_dir else offline.default_fastembed_cache()
@@ -223,19 +235,124 @@ class _Encoder:
             providers=providers,
             **kwargs,
         )
+        # One batcher per loaded model: every encoder of that model batches with the others.
+        with _models_lock:
+            self._queries_batcher = _batchers.setdefault(
+                id(self.model), QueryBatcher(_query_embedder(self.model)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_name!r})"
 
+    def _embed(self, texts: Iterable[str]) -> Iterator[Any]:
+        return iter(self.model.passage_embed(texts, batch_size=self.batch_size,
+                                             parallel=self.parallel))
+
     def _passages(self, texts: Iterable[str]) -> Iterator[Any]:
-        return iter(
-            self.model.passage_embed(
-                _checked_texts(texts), batch_size=self.batch_size, parallel=self.parallel
-            )
-        )
+        """Passage embeddings in the caller's order, computed on windows sorted by length."""
+        texts = _checked_texts(texts)
+        tokenizer = getattr(getattr(self.model, "model", None), "tokenizer", None)
+        if self.sort_window < 2 or not hasattr(tokenizer, "encode_batch"):  # BM25: no padding
+            return self._embed(texts)
+        if isinstance(texts, list) and len(texts) <= self.sort_window:
+            order = _by_length(texts, tokenizer)
+            return _unsorted(self._embed([texts[i] for i in order]), deque([order]))
+        orders: deque[list[int]] = deque()
+
+        def sorted_windows() -> Iterator[str]:
+            for window in _chunks(iter(texts), self.sort_window):
+                orders.append(_by_length(window, tokenizer))
+                yield from (window[i] for i in orders[-1])
+
+        # One FastEmbed call over all windows: its worker pool (parallel=) starts once.
+        return _unsorted(self._embed(sorted_windows()), orders)
 
     def _queries(self, texts: Iterable[str]) -> Iterator[Any]:
         return iter(self.model.query_embed(_checked_texts(texts), batch_size=self.batch_size))
+
+    def _query(self, text: str) -> Any:
+        """One query; concurrent callers (threads) share one model run (QueryBatcher)."""
+        return self._queries_batcher(_check_text(text))
+
+
+def _query_embedder(model: Any) -> Any:
+    def embed(texts: list[str]) -> list[Any]:
+        return list(model.query_embed(texts, batch_size=len(texts)))
+    return embed
+
+
+def _by_length(texts: list[str], tokenizer: Any) -> list[int]:
+    """Positions of `texts` by token count (the model's own tokenizer: Rust, ~0.3% of the
+    model's time on abstracts, and what decides the padding)."""
+    lengths = [sum(e.attention_mask) for e in tokenizer.encode_batch(texts)]
+    return sorted(range(len(texts)), key=lengths.__getitem__)
+
+
+def _unsorted(vectors: Iterator[Any], orders: deque[list[int]]) -> Iterator[Any]:
+    """Vectors of sorted windows back in input order; `orders` fills as windows are read."""
+    for first in vectors:
+        order = orders.popleft()
+        out: list[Any] = [None] * len(order)
+        for position, vector in zip(order, [first, *islice(vectors, len(order) - 1)],
+                                    strict=True):
+            out[position] = vector
+        yield from out
+
+
+class QueryBatcher:
+    """Embeds queries that arrive together in one model run.
+
+    The first caller runs the model; callers that arrive meanwhile wait, and one of them
+    then runs all that queued up (at most `limit`) at once. A lone query waits for nothing;
+    32 at once cost a few runs instead of 32. Thread-safe: async stores and faces call it
+    from worker threads, so the event loop never runs the model.
+    """
+
+    def __init__(self, embed: Any, limit: int = QUERY_BATCH) -> None:
+        self.embed, self.limit = embed, limit
+        self.cond = threading.Condition(threading.Lock())
+        self.queue: deque[_Pending] = deque()
+        self.running = False
+
+    def __call__(self, text: str) -> Any:
+        me = _Pending(text)
+        with self.cond:
+            self.queue.append(me)
+            while not me.finished:
+                if self.running:
+                    self.cond.wait()
+                    continue
+                batch = [self.queue.popleft() for _ in range(min(self.limit, len(self.queue)))]
+                self.running = True
+                self.cond.release()
+                try:
+                    self._run(batch)
+                finally:
+                    self.cond.acquire()
+                    self.running = False
+                    for pending in batch:
+                        pending.finished = True
+                    self.cond.notify_all()
+        if me.error is not None:
+            raise me.error
+        return me.vector
+
+    def _run(self, batch: list[_Pending]) -> None:
+        try:
+            vectors = self.embed([p.text for p in batch])
+            for pending, vector in zip(batch, vectors, strict=True):
+                pending.vector = vector
+        except BaseException as exc:  # every caller of the batch sees the error
+            for pending in batch:
+                pending.error = exc
+
+
+class _Pending:
+    __slots__ = ("error", "finished", "text", "vector")
+
+    def __init__(self, text: str) -> None:
+        self.text, self.vector = text, None
+        self.error: BaseException | None = None
+        self.finished = False
 
 
 class DenseEncoder(_Encoder):
@@ -272,7 +389,7 @@ class DenseEncoder(_Encoder):
         return [v.tolist() for v in self._queries(texts)]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_queries([_check_text(text)])[0]
+        return self._query(text).tolist()  # type: ignore[no-any-return]
 
 
 def _sparse(embedding: Any) -> SparseVector:
@@ -393,4 +510,4 @@ class SparseEncoder(_Encoder):
         return [_sparse(e) for e in self._queries(texts)]
 
     def embed_query(self, text: str) -> SparseVector:
-        return self.embed_queries([_check_text(text)])[0]
+        return _sparse(self._query(text))

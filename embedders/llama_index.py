@@ -16,7 +16,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from .encoders import DEFAULT_BATCH_SIZE, DenseEncoder, SparseEncoder
+from .encoders import DEFAULT_BATCH_SIZE, SORT_WINDOW, DenseEncoder, SparseEncoder
 from .offline import DEFAULT_DENSE_MODEL, DEFAULT_SPARSE_MODEL
 from .sparse import SparseVector
 
@@ -39,10 +39,13 @@ class FastEmbedEmbedding(BaseEmbedding):
 
     Keywords that are BaseEmbedding fields (callback_manager, num_workers, embeddings_cache)
     go to LlamaIndex; any other unknown keyword goes to `fastembed.TextEmbedding` untouched.
+    `embed_batch_size` is how many texts LlamaIndex hands over at once: the encoder sorts
+    them by length before its ONNX runs of `batch_size` (less padding), so it is larger.
     """
 
     model_name: str = Field(default=DEFAULT_DENSE_MODEL)
-    embed_batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0, le=2048)
+    embed_batch_size: int = Field(default=SORT_WINDOW, gt=0, le=2048)
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0, description="texts per ONNX run")
     cache_dir: str | None = Field(default=None, description="FastEmbed download cache")
     threads: int | None = Field(default=None, description="ONNX Runtime threads")
     parallel: int | None = Field(default=None, description="data-parallel worker processes")
@@ -56,7 +59,8 @@ class FastEmbedEmbedding(BaseEmbedding):
         model_name: str = DEFAULT_DENSE_MODEL,
         *,
         encoder: DenseEncoder | None = None,
-        embed_batch_size: int = DEFAULT_BATCH_SIZE,
+        embed_batch_size: int = SORT_WINDOW,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         cache_dir: str | None = None,
         threads: int | None = None,
         parallel: int | None = None,
@@ -69,7 +73,7 @@ class FastEmbedEmbedding(BaseEmbedding):
                 model_name,
                 cache_dir=cache_dir,
                 threads=threads,
-                batch_size=embed_batch_size,
+                batch_size=min(batch_size, embed_batch_size),
                 parallel=parallel,
                 model_path=model_path,
                 **fastembed_kwargs,
@@ -77,6 +81,7 @@ class FastEmbedEmbedding(BaseEmbedding):
         fields: dict[str, Any] = {
             "model_name": encoder.model_name,
             "embed_batch_size": embed_batch_size,
+            "batch_size": encoder.batch_size,
             "cache_dir": encoder.cache_dir,
             "threads": threads,
             "parallel": parallel,

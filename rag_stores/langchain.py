@@ -22,6 +22,7 @@ from .core.backend import Backend
 from .core.filters import parse_any
 from .core.ids import new_id
 from .core.ingest import (
+    EMBED_WINDOW,
     apipeline,
     batched,
     check_batch_size,
@@ -249,7 +250,8 @@ class BackendVectorStore(VectorStore):
         if total != 0 and not self.backend.exists():
             self.backend.ensure_collection(self._dimension(), self._sparse)
         pipeline(batches, self._embed, self.backend.upsert, total=total, progress=self.progress,
-                 parallel=parallelism(self.backend, parallel, self.parallel), key=_record_id)
+                 parallel=parallelism(self.backend, parallel, self.parallel), key=_record_id,
+                 window=EMBED_WINDOW)  # embedders sort a window by length (less padding)
         return ids
 
     async def _aadd(self, items: Iterable[Item], total: int | None, batch_size: int | None,
@@ -262,7 +264,7 @@ class BackendVectorStore(VectorStore):
         await apipeline(batches, self._embed, self.backend.aupsert, total=total,
                         progress=self.progress,
                         parallel=parallelism(self.backend, parallel, self.parallel),
-                        key=_record_id)
+                        key=_record_id, window=EMBED_WINDOW)
         return ids
 
     def add_texts(self, texts: Iterable[str],

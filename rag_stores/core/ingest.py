@@ -10,7 +10,11 @@ async (`apipeline`: tasks on the caller's loop):
   shares a key (an id) with a batch still being written waits until that write has ended,
   so re-adding an id keeps its last version, as serial writes would;
 - nothing is read ahead beyond what is being prepared and written: a generator of any length
-  is ingested in bounded memory (about `parallel + 2` batches at a time);
+  is ingested in bounded memory (about `parallel + 2` batches at a time; with `window`,
+  the window being prepared, the one waiting, and `parallel` batches);
+- with `window=n`, consecutive batches are prepared together, at least n items at a time,
+  and written batch by batch: an encoder that sorts texts by length (embedders) then sorts
+  a window wider than one write. `prepare` must then return one result per item, in order;
 - the first error (in input order) is raised once every write in flight has ended, with the
   later ones named on it (never silently dropped); no batch after a failure is written, and
   nothing runs in the background after the call returns.
@@ -38,6 +42,9 @@ PROGRESS_MIN = 1000
 # writes may overlap says how many with a `write_parallelism` attribute (Weaviate 4, a
 # Qdrant server 4, embedded Qdrant 1; measured: README, Benchmarks).
 PARALLEL = 1
+# Items the stores prepare (embed) together: embedders.encoders.SORT_WINDOW, the window an
+# encoder sorts by length to cut padding.
+EMBED_WINDOW = 256
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -90,6 +97,34 @@ def _keys(batch: list[Any], key: Callable[[Any], Hashable] | None) -> frozenset[
     return frozenset(map(key, batch)) if key is not None else frozenset()
 
 
+def _windows(batches: Iterable[list[T]], window: int) -> Iterator[list[list[T]]]:
+    """Consecutive batches grouped until a group holds `window` items (0: one batch each)."""
+    group: list[list[T]] = []
+    items = 0
+    for batch in batches:
+        group.append(batch)
+        items += len(batch)
+        if items >= window:
+            yield group
+            group, items = [], 0
+    if group:
+        yield group
+
+
+def _together(prepare: Callable[[list[T]], R]) -> Callable[[list[list[T]]], list[R]]:
+    """prepare over a group of batches at once, its result split back batch by batch."""
+    def run(group: list[list[T]]) -> list[R]:
+        if len(group) == 1:
+            return [prepare(group[0])]
+        prepared: Any = prepare([item for batch in group for item in batch])
+        out, start = [], 0
+        for batch in group:
+            out.append(prepared[start:start + len(batch)])
+            start += len(batch)
+        return out
+    return run
+
+
 def _raise_first(errors: list[BaseException]) -> None:
     """Raise the first error; the others are named on it."""
     if not errors:
@@ -104,10 +139,10 @@ def _raise_first(errors: list[BaseException]) -> None:
 def pipeline(batches: Iterable[list[T]], prepare: Callable[[list[T]], R],
              write: Callable[[R], None], total: int | None = None,
              progress: bool | None = None, *, parallel: int = PARALLEL,
-             key: Callable[[T], Hashable] | None = None) -> None:
+             key: Callable[[T], Hashable] | None = None, window: int = 0) -> None:
     """prepare(batch) in a worker thread, overlapped with up to `parallel` write(prepared)
     calls in writer threads. `key(item)` (an id) orders writes that share a key; without
-    it, batches are taken to be independent."""
+    it, batches are taken to be independent. `window`: see the module's docstring."""
     check_parallel(parallel)
     errors: list[BaseException] = []
     written = [0]  # batches written
@@ -134,17 +169,23 @@ def pipeline(batches: Iterable[list[T]], prepare: Callable[[list[T]], R],
             if not errors:
                 in_flight.append(_Write(writers.submit(write, prepared), keys, size))
 
+        def submit_all(ready: tuple[Future[list[R]], list[tuple[frozenset[Hashable], int]]]
+                       ) -> None:
+            for prepared, (keys, size) in zip(ready[0].result(), ready[1], strict=True):
+                if not errors:
+                    submit(prepared, keys, size)
+
         try:
-            pending: tuple[Future[R], frozenset[Hashable], int] | None = None
-            for batch in batches:
-                future = preparer.submit(prepare, batch)
+            pending: tuple[Future[list[R]], list[tuple[frozenset[Hashable], int]]] | None = None
+            for group in _windows(batches, window):
+                future = preparer.submit(_together(prepare), group)
                 if pending is not None:
-                    submit(pending[0].result(), pending[1], pending[2])
-                pending = (future, _keys(batch, key), len(batch))
+                    submit_all(pending)
+                pending = (future, [(_keys(b, key), len(b)) for b in group])
                 if errors:
                     break
             if pending is not None and not errors:
-                submit(pending[0].result(), pending[1], pending[2])
+                submit_all(pending)
         except Exception as exc:  # the input or a preparation: after the writes in flight
             while in_flight:
                 finish_oldest()
@@ -158,7 +199,7 @@ def pipeline(batches: Iterable[list[T]], prepare: Callable[[list[T]], R],
 async def apipeline(batches: Iterable[list[T]], prepare: Callable[[list[T]], R],
                     write: Callable[[R], Awaitable[None]], total: int | None = None,
                     progress: bool | None = None, *, parallel: int = PARALLEL,
-                    key: Callable[[T], Hashable] | None = None) -> None:
+                    key: Callable[[T], Hashable] | None = None, window: int = 0) -> None:
     """Async twin of `pipeline`: preparation in a worker thread, up to `parallel` writes as
     tasks on the running loop. Cancelling the call cancels the writes in flight."""
     check_parallel(parallel)
@@ -189,19 +230,25 @@ async def apipeline(batches: Iterable[list[T]], prepare: Callable[[list[T]], R],
             if not errors:
                 in_flight.append(_Write(asyncio.ensure_future(write(prepared)), keys, size))
 
-        pending: tuple[asyncio.Future[R], frozenset[Hashable], int] | None = None
+        async def submit_all(ready: tuple[asyncio.Future[list[R]],
+                                          list[tuple[frozenset[Hashable], int]]]) -> None:
+            for prepared, (keys, size) in zip(await ready[0], ready[1], strict=True):
+                if not errors:
+                    await submit(prepared, keys, size)
+
+        pending: tuple[asyncio.Future[list[R]], list[tuple[frozenset[Hashable], int]]] | None = None
         try:
-            for batch in batches:
-                future = asyncio.ensure_future(asyncio.to_thread(prepare, batch))
+            for group in _windows(batches, window):
+                future = asyncio.ensure_future(asyncio.to_thread(_together(prepare), group))
                 if pending is not None:
                     ready, pending = pending, None
-                    await submit(await ready[0], ready[1], ready[2])
-                pending = (future, _keys(batch, key), len(batch))
+                    await submit_all(ready)
+                pending = (future, [(_keys(b, key), len(b)) for b in group])
                 if errors:
                     break
             if pending is not None and not errors:
                 ready, pending = pending, None
-                await submit(await ready[0], ready[1], ready[2])
+                await submit_all(ready)
             while in_flight:
                 await finish_oldest()
         except Exception as exc:

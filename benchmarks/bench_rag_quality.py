@@ -118,10 +118,12 @@ def open_engine(engine: str, stack: ExitStack, embedding: Any) -> Any:
             url, grpc = server.url, server.grpc_port
         store = app.open_store("weaviate", "RagQuality", url=url, grpc_port=grpc,
                                embedding=embedding, progress=False)
+        stack.callback(store.close)  # after the drop below (callbacks run last-in first-out)
         if store.backend.exists():
             store.backend.drop()
         stack.callback(store.backend.drop)
-    stack.callback(store.close)
+    if engine == "qdrant":
+        stack.callback(store.close)
     chunks = app.stdlib_chunks(300)
     store.add_texts([c.text for c in chunks], [c.metadata for c in chunks],
                     ids=[c.id for c in chunks])

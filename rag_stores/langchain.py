@@ -8,7 +8,10 @@ one: `page_content` <-> text, `metadata` <-> metadata, `Document.id` <-> the use
 from __future__ import annotations
 
 import asyncio
+import functools
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from enum import Enum
 from itertools import repeat
 from typing import Any, Literal, TypeVar
 
@@ -20,7 +23,7 @@ from retrievers.langchain import SEARCH_TYPES
 
 from .core.backend import Backend
 from .core.filters import parse_any
-from .core.ids import new_id
+from .core.ids import is_int_id, new_id, qdrant_point_id
 from .core.ingest import (
     EMBED_WINDOW,
     apipeline,
@@ -39,8 +42,10 @@ from .core.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
 from .documents import to_document
 
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
+# A user id: any string; on Qdrant also a uuid.UUID or an unsigned 64-bit int (core.ids).
+Id = str | int | uuid.UUID
 # One input document: text, metadata, id (None: a new one).
-Item = tuple[str, "dict[str, Any] | None", "str | None"]
+Item = tuple[str, "dict[str, Any] | None", "Id | None"]
 _MISSING: Any = object()
 T = TypeVar("T")
 
@@ -51,7 +56,7 @@ def _as_list(vector: Any) -> list[float]:
 
 
 def _items(texts: Iterable[str], metadatas: Iterable[dict[str, Any] | None] | None,
-           ids: Iterable[str | None] | None) -> tuple[Iterable[Item], int | None]:
+           ids: Iterable[Id | None] | None) -> tuple[Iterable[Item], int | None]:
     """The inputs as (text, metadata, id) and their number (None: a stream). Lengths of
     sized inputs are checked now; a stream's as it goes."""
     if isinstance(texts, Sized):
@@ -86,7 +91,7 @@ def _zip_checked(first: Iterable[Any], first_name: str,
             raise ValueError(f"got more {name} than {first_name}")
 
 
-def _document_items(documents: Iterable[Document], ids: Iterable[str | None] | None
+def _document_items(documents: Iterable[Document], ids: Iterable[Id | None] | None
                     ) -> tuple[Iterable[Item], int | None]:
     if isinstance(documents, Sized):
         docs = list(documents)
@@ -98,14 +103,18 @@ def _document_items(documents: Iterable[Document], ids: Iterable[str | None] | N
             for d, i in _zip_checked(documents, "documents", ("ids", ids))), None
 
 
-def _to_record(item: Item) -> Record:
+def _to_record(item: Item, int_ids: bool = False) -> Record:
     text, metadata, id_ = item
-    if id_ is not None and (not isinstance(id_, str) or not id_):
-        raise ValueError(f"ids must be non-empty strings (None: a generated id), got {id_!r}")
+    if isinstance(id_, uuid.UUID):
+        id_ = str(id_)
+    if id_ is not None and (not isinstance(id_, str) or not id_) and not (
+            int_ids and is_int_id(id_)):
+        raise ValueError(f"ids must be non-empty strings{', uuid.UUIDs or unsigned 64-bit ints' if int_ids else ''} "
+                         f"(None: a generated id), got {id_!r}")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError(f"metadatas must be dicts (or None), got {type(metadata).__name__} "
                         f"{metadata!r}")
-    record = Record(id=id_ if id_ is not None else new_id(), text=text,
+    record = Record(id=id_ if id_ is not None else new_id(), text=text,  # type: ignore[arg-type]
                     metadata=dict(metadata) if metadata else {})
     check_record(record)
     return record
@@ -120,7 +129,7 @@ class BackendVectorStore(VectorStore):
 
     def __init__(
         self,
-        embedding: Embeddings,
+        embedding: Embeddings | None,
         backend: Backend,
         *,
         retrieval_mode: RetrievalMode = "dense",
@@ -130,9 +139,22 @@ class BackendVectorStore(VectorStore):
         dim: int | None = None,
         progress: bool | None = None,
         parallel: int | None = None,
+        relevance_score_fn: Any = None,
+        dense: bool | None = None,
+        validate: bool = False,
     ) -> None:
+        """`dense`: store dense vectors (default: when there is an embedding); `validate`:
+        check an existing collection against the store when it opens (size, distance)."""
+        retrieval_mode = getattr(retrieval_mode, "value", retrieval_mode)  # a peer's enum
         if retrieval_mode not in ("dense", "sparse", "hybrid"):
             raise ValueError(f"retrieval_mode must be dense, sparse or hybrid, got {retrieval_mode!r}")
+        if embedding is None and retrieval_mode != "sparse":
+            raise ValueError(f"embedding=None works with retrieval_mode='sparse' only (a "
+                             f"sparse-only store), not {retrieval_mode!r}")
+        if relevance_score_fn is not None and not callable(relevance_score_fn):
+            raise TypeError(f"relevance_score_fn must be a callable (score -> relevance), got "
+                            f"{relevance_score_fn!r}")
+        self.override_relevance_score_fn = relevance_score_fn
         self.embedding = embedding
         self.backend = backend
         self.retrieval_mode: RetrievalMode = retrieval_mode
@@ -151,35 +173,40 @@ class BackendVectorStore(VectorStore):
             sparse_embedding = sparse_embedding.for_collection(backend)
         self.sparse_embedding = sparse_embedding if not self._builtin_bm25 else None
         self._sparse = wants_sparse
-        self._dim = dim
+        self._dense = embedding is not None if dense is None else dense
+        self._dim = dim if self._dense else 0
         self._create = create_collection
+        self._validate = validate
         # A backend with only an async client gets its collection on the first async call.
         self._ready = False
         if getattr(backend, "supports_sync", True):
             self._ready = self._make_ready()
 
     def _make_ready(self) -> bool:
-        if not self.backend.exists():
-            if not self._create:
-                raise CollectionNotFoundError(
-                    f"collection {self.backend.collection_name!r} does not exist")
+        exists = self.backend.exists()
+        if not exists and not self._create:
+            raise CollectionNotFoundError(
+                f"collection {self.backend.collection_name!r} does not exist")
+        if not exists or self._validate:  # created, or checked against this store
             self.backend.ensure_collection(self._dimension(), self._sparse)
         return True
 
     async def _amake_ready(self) -> None:
         if self._ready:
             return
-        if not await self.backend.aexists():
-            if not self._create:
-                raise CollectionNotFoundError(
-                    f"collection {self.backend.collection_name!r} does not exist")
+        exists = await self.backend.aexists()
+        if not exists and not self._create:
+            raise CollectionNotFoundError(
+                f"collection {self.backend.collection_name!r} does not exist")
+        if not exists or self._validate:
             dim = await asyncio.to_thread(self._dimension)
             await self.backend.aensure_collection(dim, self._sparse)
         self._ready = True
 
     # --- plumbing -------------------------------------------------------------------------
     @property
-    def embeddings(self) -> Embeddings:
+    def embeddings(self) -> Embeddings | None:  # type: ignore[override]
+        """The dense embedding (None: a sparse-only store)."""
         return self.embedding
 
     @property
@@ -187,9 +214,27 @@ class BackendVectorStore(VectorStore):
         """The engine client underneath (as langchain-qdrant's `client`)."""
         return getattr(self.backend, "client", None)
 
+    def _config_error(self, message: str) -> ValueError:
+        """The error of a store that does not fit its collection (a subclass per engine)."""
+        return ValueError(message)
+
+    def _require_dense(self, operation: str) -> None:
+        if not self._dense:
+            raise self._config_error(
+                f"{operation} needs dense vectors, and this store keeps sparse vectors only "
+                f"(collection {self.backend.collection_name!r}, retrieval_mode='sparse')")
+
+    def _embedder(self, operation: str) -> Embeddings:
+        if self.embedding is None:
+            raise ValueError(f"{operation} needs an embedding; this store has embedding=None "
+                             "(sparse only)")
+        return self.embedding
+
     def _dimension(self) -> int:
+        """The dense vectors' size (0: a sparse-only store)."""
         if self._dim is None:
-            self._dim = len(self.embedding.embed_query("dimension probe"))
+            self._dim = 0 if self.embedding is None else \
+                len(self.embedding.embed_documents(["dimension probe"])[0])
         return self._dim
 
     def close(self) -> None:
@@ -210,7 +255,12 @@ class BackendVectorStore(VectorStore):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def _document(self, record: Record) -> Document:
+        return to_document(record)
+
     def _select_relevance_score_fn(self) -> Any:
+        if self.override_relevance_score_fn is not None:
+            return self.override_relevance_score_fn
         return lambda score: relevance_score(score, self.retrieval_mode, self._distance())
 
     def _distance(self) -> str:
@@ -222,7 +272,8 @@ class BackendVectorStore(VectorStore):
         """Batches of checked records, and the list their ids are gathered into (input order).
         A sized input is checked whole before anything is written; a stream batch by batch,
         each batch before it is written (bounded memory)."""
-        records: Iterable[Record] = map(_to_record, items)
+        int_ids = bool(getattr(self.backend, "int_ids", False))
+        records: Iterable[Record] = (_to_record(item, int_ids) for item in items)
         size = batch_size or self.batch_size
         if total is not None:
             records = list(records)
@@ -239,9 +290,11 @@ class BackendVectorStore(VectorStore):
     def _embed(self, records: list[Record]) -> list[Record]:
         """Embedded copies (the caller's records never hold the vectors of a whole input)."""
         texts = [r.text for r in records]
-        vectors = self.embedding.embed_documents(texts)
+        vectors = self.embedding.embed_documents(texts) \
+            if self._dense and self.embedding is not None else None
         sparse = self.sparse_embedding.embed_documents(texts) if self.sparse_embedding else None
-        return [Record(id=r.id, text=r.text, metadata=r.metadata, vector=_as_list(vectors[i]),
+        return [Record(id=r.id, text=r.text, metadata=r.metadata,
+                       vector=_as_list(vectors[i]) if vectors is not None else None,
                        sparse=sparse[i] if sparse else None) for i, r in enumerate(records)]
 
     def _add(self, items: Iterable[Item], total: int | None, batch_size: int | None,
@@ -269,7 +322,7 @@ class BackendVectorStore(VectorStore):
 
     def add_texts(self, texts: Iterable[str],
                   metadatas: Iterable[dict[str, Any] | None] | None = None, *,
-                  ids: Iterable[str | None] | None = None, batch_size: int | None = None,
+                  ids: Iterable[Id | None] | None = None, batch_size: int | None = None,
                   parallel: int | None = None, **kwargs: Any) -> list[str]:
         """Embed and upsert; returns the ids (given or new). `texts`, `metadatas` and `ids`
         may be any iterables: a list is checked whole before anything is written, a
@@ -279,7 +332,7 @@ class BackendVectorStore(VectorStore):
 
     async def aadd_texts(self, texts: Iterable[str],
                          metadatas: Iterable[dict[str, Any] | None] | None = None, *,
-                         ids: Iterable[str | None] | None = None, batch_size: int | None = None,
+                         ids: Iterable[Id | None] | None = None, batch_size: int | None = None,
                          parallel: int | None = None, **kwargs: Any) -> list[str]:
         return await self._aadd(*_items(texts, metadatas, ids), batch_size, parallel)
 
@@ -317,17 +370,17 @@ class BackendVectorStore(VectorStore):
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return [to_document(r) for r in self.backend.get(list(ids))]
+        return [self._document(r) for r in self.backend.get(list(ids))]
 
     async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         await self._amake_ready()
-        return [to_document(r) for r in await self.backend.aget(list(ids))]
+        return [self._document(r) for r in await self.backend.aget(list(ids))]
 
     # --- queries ------------------------------------------------------------------------------
     def _text_query(self, text: str, k: int, filter: Any, mode: Mode | None = None,
                     **options: Any) -> Query:
         mode = mode or self.retrieval_mode
-        vector = self.embedding.embed_query(text) if mode != "sparse" else None
+        vector = self._embedder("dense search").embed_query(text) if mode != "sparse" else None
         sparse = None
         if mode in ("sparse", "hybrid") and self.sparse_embedding is not None:
             sparse = self.sparse_embedding.embed_query(text)
@@ -368,12 +421,12 @@ class BackendVectorStore(VectorStore):
                                      **kwargs: Any) -> list[tuple[Document, float]]:
         """(document, raw score) pairs; higher is better in every mode (README: Scores)."""
         q = self._text_query(query, k, filter, **_options(kwargs))
-        return [(to_document(h.record), h.score) for h in self.backend.search(q)]
+        return [(self._document(h.record), h.score) for h in self.backend.search(q)]
 
     async def asimilarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
                                             **kwargs: Any) -> list[tuple[Document, float]]:
         q = await asyncio.to_thread(self._text_query, query, k, filter, **_options(kwargs))
-        return [(to_document(h.record), h.score) for h in await self.asearch_hits(q)]
+        return [(self._document(h.record), h.score) for h in await self.asearch_hits(q)]
 
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4, filter: Any = None,
                                     **kwargs: Any) -> list[Document]:
@@ -389,14 +442,14 @@ class BackendVectorStore(VectorStore):
                                                ) -> list[tuple[Document, float]]:
         q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_any(filter),
                   **_options(kwargs))
-        return [(to_document(h.record), h.score) for h in self.backend.search(q)]
+        return [(self._document(h.record), h.score) for h in self.backend.search(q)]
 
     async def asimilarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4,
                                                       filter: Any = None, **kwargs: Any
                                                       ) -> list[tuple[Document, float]]:
         q = Query(mode="dense", k=k, vector=list(embedding), filter=parse_any(filter),
                   **_options(kwargs))
-        return [(to_document(h.record), h.score) for h in await self.asearch_hits(q)]
+        return [(self._document(h.record), h.score) for h in await self.asearch_hits(q)]
 
     def _similarity_search_with_relevance_scores(self, query: str, k: int = 4,
                                                  **kwargs: Any) -> list[tuple[Document, float]]:
@@ -413,14 +466,17 @@ class BackendVectorStore(VectorStore):
     def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
                                       lambda_mult: float = 0.5, filter: Any = None,
                                       **kwargs: Any) -> list[Document]:
-        vector = self.embedding.embed_query(query)
+        self._require_dense("max_marginal_relevance_search")
+        vector = self._embedder("max_marginal_relevance_search").embed_query(query)
         return self.max_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult,
                                                             filter, **kwargs)
 
     async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
                                              lambda_mult: float = 0.5, filter: Any = None,
                                              **kwargs: Any) -> list[Document]:
-        vector = await asyncio.to_thread(self.embedding.embed_query, query)
+        self._require_dense("max_marginal_relevance_search")
+        vector = await asyncio.to_thread(
+            self._embedder("max_marginal_relevance_search").embed_query, query)
         return await self.amax_marginal_relevance_search_by_vector(vector, k, fetch_k,
                                                                    lambda_mult, filter, **kwargs)
 
@@ -429,18 +485,20 @@ class BackendVectorStore(VectorStore):
                                                 filter: Any = None, **kwargs: Any
                                                 ) -> list[Document]:
         """lambda_mult = 1: pure relevance; 0: maximal diversity (on every engine)."""
+        self._require_dense("max_marginal_relevance_search")
         q = Query(mode="mmr", k=k, vector=list(embedding), fetch_k=fetch_k,
                   lambda_mult=lambda_mult, filter=parse_any(filter), **_options(kwargs))
-        return [to_document(h.record) for h in self.backend.search(q)]
+        return [self._document(h.record) for h in self.backend.search(q)]
 
     async def amax_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4,
                                                        fetch_k: int = 20,
                                                        lambda_mult: float = 0.5,
                                                        filter: Any = None, **kwargs: Any
                                                        ) -> list[Document]:
+        self._require_dense("max_marginal_relevance_search")
         q = Query(mode="mmr", k=k, vector=list(embedding), fetch_k=fetch_k,
                   lambda_mult=lambda_mult, filter=parse_any(filter), **_options(kwargs))
-        return [to_document(h.record) for h in await self.asearch_hits(q)]
+        return [self._document(h.record) for h in await self.asearch_hits(q)]
 
     def as_retriever(self, **kwargs: Any) -> Any:
         """LangChain's search types, plus "hybrid", "bm25", "recommend", "discover" and
@@ -480,10 +538,125 @@ _QUERY_OPTIONS = {"score_threshold", "offset", "fusion", "alpha", "prefetch_k", 
 
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if "hybrid_fusion" in kwargs:  # langchain-qdrant: a FusionQuery (RRF or DBSF)
+        given = kwargs.pop("hybrid_fusion")
+        fusion = getattr(getattr(given, "fusion", given), "value", given)
+        if given is not None:
+            kwargs.setdefault("fusion", fusion)
     unknown = set(kwargs) - _QUERY_OPTIONS
     if unknown:
         raise TypeError(f"unknown search option(s) {sorted(unknown)}; known: {sorted(_QUERY_OPTIONS)}")
     return kwargs
+
+
+@functools.cache
+def _qdrant_store_error() -> type[ValueError]:
+    """QdrantVectorStoreError: a ValueError that is also langchain-qdrant's error class when
+    that package is installed, so its users' `except QdrantVectorStoreError` keeps working."""
+    peer: type[Exception] = Exception
+    try:
+        from langchain_qdrant.qdrant import QdrantVectorStoreError as peer
+    except ImportError:
+        pass
+    return type("QdrantVectorStoreError", (ValueError, peer), {
+        "__module__": __name__,
+        "__doc__": "An existing Qdrant collection does not fit the store (size, distance, names)."})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "QdrantVectorStoreError":
+        return _qdrant_store_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _positional(args: tuple[Any, ...], options: dict[str, Any]
+                ) -> tuple[Any, str | None, tuple[Any, ...]]:
+    """(embedding or client, collection_name, the rest) from positional and keyword arguments;
+    a client given first is langchain-qdrant's order, its embedding then a keyword or third."""
+    from qdrant_client import AsyncQdrantClient, QdrantClient
+
+    if args and isinstance(args[0], QdrantClient | AsyncQdrantClient):
+        if "collection_name" in options and len(args) > 1:
+            raise TypeError("QdrantVectorStore got multiple values for argument 'collection_name'")
+        return args[0], options.pop("collection_name", args[1] if len(args) > 1 else None), args[2:]
+    names = ("embedding", "collection_name")
+    given = dict(zip(names, args, strict=False))
+    for name in names:
+        if name in options:
+            if name in given:
+                raise TypeError(f"QdrantVectorStore got multiple values for argument {name!r}")
+            given[name] = options.pop(name)
+    return given.get("embedding"), given.get("collection_name"), args[2:]
+
+
+# langchain-qdrant 1.1.0's constructor, positionally after (client, collection_name).
+_LC_QDRANT_POSITIONAL = ("embedding", "retrieval_mode", "vector_name", "content_payload_key",
+                         "metadata_payload_key", "distance", "sparse_embedding",
+                         "sparse_vector_name", "validate_embeddings", "validate_collection_config")
+# Spellings only langchain-qdrant has: one of them makes the store take its defaults.
+_LC_QDRANT_ONLY = {"location", "content_payload_key", "metadata_payload_key", "force_recreate",
+                   "collection_create_options", "vector_params", "sparse_vector_params",
+                   "validate_embeddings", "validate_collection_config", "client_async"}
+
+
+def _from_langchain_qdrant(first: Any, collection_name: Any, args: tuple[Any, ...],
+                           options: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """langchain-qdrant's spellings -> ours: (whether the peer's spellings were used, the
+    options). The peer's way: `QdrantVectorStore(client, collection_name, embedding, ...)`,
+    `location=`, `distance=models.Distance.X`, `retrieval_mode=RetrievalMode.X`,
+    `collection_create_options=`, `client_async=`, ... (README: Switching from the official
+    integrations). The peer's defaults follow: its layout (`page_content` / `metadata`, ids as
+    point ids, `_id` / `_collection_name` in returned metadata), vector names "" and
+    "langchain-sparse", no dense vector in sparse mode, a random collection name."""
+    from qdrant_client import AsyncQdrantClient, QdrantClient, models
+
+    positional_client = isinstance(first, QdrantClient | AsyncQdrantClient)
+    if args and not positional_client:
+        raise TypeError(f"QdrantVectorStore takes (embedding, collection_name) positionally, "
+                        f"or langchain-qdrant's (client, collection_name, embedding, ...); got "
+                        f"{len(args) + 2} positional arguments, the first a {type(first).__name__}")
+    if len(args) > len(_LC_QDRANT_POSITIONAL):
+        raise TypeError(f"too many positional arguments ({len(args) + 2})")
+    if positional_client:
+        key = "client" if isinstance(first, QdrantClient) else "async_client"
+        options[key] = first
+        for name, value in zip(_LC_QDRANT_POSITIONAL, args, strict=False):
+            if name in options and options[name] is not _MISSING:
+                raise TypeError(f"QdrantVectorStore got multiple values for argument {name!r}")
+            options[name] = value
+    else:
+        options["embedding"] = first
+    options = {k: v for k, v in options.items() if v is not _MISSING}
+    peer = positional_client or bool(_LC_QDRANT_ONLY & set(options)) or any(
+        isinstance(options.get(k), Enum) for k in ("retrieval_mode", "distance"))
+    if "client_async" in options:
+        options["async_client"] = options.pop("client_async")
+    if "collection_create_options" in options:
+        options["collection_options"] = options.pop("collection_create_options")
+    distance = options.get("distance")
+    if isinstance(distance, models.Distance):
+        options["distance"] = distance.value.lower()
+    if "retrieval_mode" in options:
+        options["retrieval_mode"] = getattr(options["retrieval_mode"], "value",
+                                            options["retrieval_mode"])
+    validate_embeddings = options.pop("validate_embeddings", True)
+    options["validate"] = options.pop("validate_collection_config", True)
+    if peer:
+        options.setdefault("new_layout", "langchain")
+        if collection_name is None:
+            collection_name = uuid.uuid4().hex
+        mode = options.get("retrieval_mode", "dense")
+        options["dense"] = mode != "sparse"
+        if mode == "dense":  # the peer embeds sparse vectors in sparse and hybrid modes only
+            options.pop("sparse_embedding", None)
+        if validate_embeddings:
+            if mode != "sparse" and options.get("embedding") is None:
+                raise ValueError(f"'embedding' cannot be None when retrieval mode is {mode!r}")
+            if mode != "dense" and options.get("sparse_embedding") is None:
+                raise ValueError(f"'sparse_embedding' cannot be None when retrieval mode is "
+                                 f"{mode!r} (langchain-qdrant's rule, validate_embeddings=True)")
+    options["collection_name"] = "docs" if collection_name is None else collection_name
+    return peer, options
 
 
 class QdrantVectorStore(BackendVectorStore):
@@ -491,26 +664,105 @@ class QdrantVectorStore(BackendVectorStore):
 
     `path=` embedded on disk; `url=` / `host=` a server or Qdrant Cloud (`api_key=`);
     `client=` / `async_client=` an existing client (never closed by the store).
+    langchain-qdrant's spellings work too (`_from_langchain_qdrant`).
     """
 
-    def __init__(self, embedding: Embeddings, collection_name: str = "docs", *,
-                 retrieval_mode: RetrievalMode = "dense", sparse_embedding: Any = None,
-                 batch_size: int = 64, create_collection: bool = True, dim: int | None = None,
+    # langchain-qdrant's class attributes: its payload keys and vector names.
+    CONTENT_KEY: str = "page_content"
+    METADATA_KEY: str = "metadata"
+    VECTOR_NAME: str = ""
+    SPARSE_VECTOR_NAME: str = "langchain-sparse"
+
+    def __init__(self, *args: Any, retrieval_mode: RetrievalMode | Any = _MISSING,
+                 sparse_embedding: Any = _MISSING, batch_size: int = 64,
+                 create_collection: bool = True, dim: int | None = None,
                  progress: bool | None = None, parallel: int | None = None,
+                 relevance_score_fn: Any = None, force_recreate: bool = False,
                  **backend_options: Any) -> None:
+        """`QdrantVectorStore(embedding, collection_name="docs", **options)`, or
+        langchain-qdrant's `QdrantVectorStore(client, collection_name, embedding, ...)`."""
         from .backends.qdrant import QdrantBackend
 
-        with closed_on_error(QdrantBackend(collection_name, **backend_options)) as backend:
-            super().__init__(embedding, backend,
-                             retrieval_mode=retrieval_mode, sparse_embedding=sparse_embedding,
-                             batch_size=batch_size, create_collection=create_collection,
-                             dim=dim, progress=progress, parallel=parallel)
+        first, collection_name, peer_args = _positional(args, backend_options)
+        peer, options = _from_langchain_qdrant(
+            first, collection_name, peer_args,
+            {**backend_options, "retrieval_mode": retrieval_mode,
+             "sparse_embedding": sparse_embedding,
+             **({"force_recreate": True} if force_recreate else {})})
+        store = {k: options.pop(k) for k in ("embedding", "retrieval_mode", "sparse_embedding",
+                                             "dense", "validate") if k in options}
+        options.pop("force_recreate", None)
+        self.peer_spellings = peer
+        with closed_on_error(QdrantBackend(**options)) as backend:
+            if force_recreate and backend.exists():
+                backend.drop()
+            super().__init__(store.pop("embedding", None), backend, batch_size=batch_size,
+                             create_collection=create_collection, dim=dim, progress=progress,
+                             parallel=parallel, relevance_score_fn=relevance_score_fn, **store)
+
+    def _config_error(self, message: str) -> ValueError:
+        return _qdrant_store_error()(message)
+
+    def _make_ready(self) -> bool:
+        from .backends.qdrant import CollectionConfigError
+
+        try:
+            return super()._make_ready()
+        except CollectionConfigError as exc:
+            raise _qdrant_store_error()(str(exc)) from None
+
+    async def _amake_ready(self) -> None:
+        from .backends.qdrant import CollectionConfigError
+
+        try:
+            await super()._amake_ready()
+        except CollectionConfigError as exc:
+            raise _qdrant_store_error()(str(exc)) from None
+
+    def _document(self, record: Record) -> Document:
+        """As langchain-qdrant returns documents of its layout: metadata also holds the point
+        id (`_id`) and the collection (`_collection_name`)."""
+        doc = to_document(record)
+        if getattr(self.backend, "layout", None) == "langchain":
+            doc.metadata = {**doc.metadata, "_id": qdrant_point_id(record.id),
+                            "_collection_name": self.backend.collection_name}
+        return doc
 
     @classmethod
-    def from_existing_collection(cls, embedding: Embeddings, collection_name: str,
-                                 **kwargs: Any) -> QdrantVectorStore:
-        """Open a collection that must exist (a clear error otherwise)."""
-        return cls(embedding, collection_name, create_collection=False, **kwargs)
+    def from_texts(cls, texts: list[str], embedding: Embeddings | None = None,
+                   metadatas: list[dict[str, Any]] | None = None,
+                   ids: Sequence[Id] | None = None, *, batch_size: int = 64,
+                   **kwargs: Any) -> QdrantVectorStore:
+        store = cls(embedding=embedding, batch_size=batch_size, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    async def afrom_texts(cls, texts: list[str], embedding: Embeddings | None = None,
+                          metadatas: list[dict[str, Any]] | None = None,
+                          ids: Sequence[Id] | None = None, *, batch_size: int = 64,
+                          **kwargs: Any) -> QdrantVectorStore:
+        store = await asyncio.to_thread(
+            lambda: cls(embedding=embedding, batch_size=batch_size, **kwargs))
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    def from_existing_collection(cls, *args: Any, **kwargs: Any) -> QdrantVectorStore:
+        """`from_existing_collection(embedding, collection_name, **options)`: open a collection
+        that must exist (a clear error otherwise). langchain-qdrant's order,
+        `(collection_name, embedding, retrieval_mode, ...)`, works too: told apart by type."""
+        if args and isinstance(args[0], str):  # the peer's order
+            names = ("collection_name", "embedding", "retrieval_mode")
+            if len(args) > len(names):
+                raise TypeError("from_existing_collection(collection_name, embedding, "
+                                f"retrieval_mode) takes 3 positional arguments, got {len(args)}")
+            for name, value in zip(names, args, strict=False):
+                if name in kwargs:
+                    raise TypeError(f"from_existing_collection got multiple values for {name!r}")
+                kwargs[name] = value
+            args = ()
+        return cls(*args, create_collection=False, **kwargs)
 
 
 class WeaviateVectorStore(BackendVectorStore):

@@ -7,6 +7,7 @@ ref_doc_id and relationships kept beside them, so LangChain reads what LlamaInde
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ from .core.ingest import (
 from .core.options import check_options, parameters
 from .core.plans import closed_on_error
 from .core.query import Mode, Query, UnsupportedError
-from .core.records import Hit, Record, check_record
+from .core.records import Hit, Record, SparseVector, check_record
 from .core.strategies import DEFAULT_FUSION, DEFAULT_PREFETCH_LIMIT, Hybrid
 from .documents import to_node
 
@@ -51,6 +52,13 @@ _MODES: dict[VectorStoreQueryMode, Mode] = {
 
 # Nodes arrive embedded, so a batch is only a write: larger batches than an embedding model's.
 BATCH_SIZE = 256
+
+
+def _node(record: Record) -> BaseNode:
+    """The node of a record; an int id (Qdrant integer point ids) as its string."""
+    if not isinstance(record.id, str):
+        record = dataclasses.replace(record, id=str(record.id))
+    return to_node(record)
 
 
 def _record_id(record: Record) -> str:
@@ -200,17 +208,17 @@ class BackendLlamaStore(BasePydanticVectorStore):
     def get_nodes(self, node_ids: list[str] | None = None,
                   filters: MetadataFilters | None = None) -> list[BaseNode]:
         if node_ids is not None and filters is None:
-            return [to_node(r) for r in self._backend.get(node_ids, with_vectors=True)]
-        return [to_node(r) for r in self._backend.scroll(_filter(filters, node_ids=node_ids),
+            return [_node(r) for r in self._backend.get(node_ids, with_vectors=True)]
+        return [_node(r) for r in self._backend.scroll(_filter(filters, node_ids=node_ids),
                                                          with_vectors=True)]
 
     async def aget_nodes(self, node_ids: list[str] | None = None,
                          filters: MetadataFilters | None = None) -> list[BaseNode]:
         if node_ids is not None and filters is None:
-            return [to_node(r) for r in await self._backend.aget(node_ids, with_vectors=True)]
+            return [_node(r) for r in await self._backend.aget(node_ids, with_vectors=True)]
         records = await self._backend.ascroll(_filter(filters, node_ids=node_ids),
                                               with_vectors=True)
-        return [to_node(r) for r in records]
+        return [_node(r) for r in records]
 
     def _query(self, query: VectorStoreQuery, kwargs: dict[str, Any]) -> Query:
         mode = _MODES.get(query.mode)
@@ -243,13 +251,18 @@ class BackendLlamaStore(BasePydanticVectorStore):
                             prefetch_limit=options.get("prefetch_k", DEFAULT_PREFETCH_LIMIT))
             options.update(alpha=hybrid.effective_alpha, fusion=hybrid.fusion,
                            rrf_k=hybrid.effective_rrf_k, prefetch_k=hybrid.prefetch_limit)
+        # llama-index-vector-stores-qdrant: a native filter that replaces query.filters
+        native = kwargs.get("qdrant_filters")
         return Query(mode=mode, k=k, vector=query.query_embedding, sparse=sparse,
                      text=query.query_str,
-                     filter=_filter(query.filters, query.doc_ids, query.node_ids), **options)
+                     filter=_filter(None if native is not None else query.filters,
+                                    query.doc_ids, query.node_ids) if native is None
+                     else and_(native, _filter(None, query.doc_ids, query.node_ids)),
+                     **options)
 
     @staticmethod
     def _result(hits: list[Hit]) -> VectorStoreQueryResult:
-        return VectorStoreQueryResult(nodes=[to_node(h.record) for h in hits],
+        return VectorStoreQueryResult(nodes=[_node(h.record) for h in hits],
                                       similarities=[h.score for h in hits],
                                       ids=[h.record.id for h in hits])
 
@@ -261,19 +274,123 @@ class BackendLlamaStore(BasePydanticVectorStore):
         return self._result(await self._backend.asearch(q))
 
 
+class _SparseFunctions:
+    """llama-index-vector-stores-qdrant's `sparse_doc_fn` / `sparse_query_fn` (texts ->
+    (indices per text, values per text)) as a sparse encoder."""
+
+    def __init__(self, doc_fn: Any, query_fn: Any) -> None:
+        self.doc_fn, self.query_fn = doc_fn, query_fn or doc_fn
+
+    @staticmethod
+    def _vectors(encoded: Any) -> list[SparseVector]:
+        indices, values = encoded
+        return [SparseVector(list(i), list(v)) for i, v in zip(indices, values, strict=True)]
+
+    def embed_documents(self, texts: list[str]) -> list[SparseVector]:
+        return self._vectors(self.doc_fn(texts))
+
+    def embed_query(self, text: str) -> SparseVector:
+        return self._vectors(self.query_fn([text]))[0]
+
+
+# Spellings of llama-index-vector-stores-qdrant that are ours under another name, or that only
+# it has: one of them makes new collections take its layout (README: Switching ...).
+_LLAMA_QDRANT_RENAMED = {"aclient": "async_client", "dense_vector_name": "vector_name",
+                         "max_retries": "retry"}
+_LLAMA_QDRANT_ONLY = {*_LLAMA_QDRANT_RENAMED, "client_kwargs", "payload_indexes", "dense_config", "sparse_config",
+                      "fastembed_sparse_model", "sparse_doc_fn", "sparse_query_fn",
+                      "index_doc_id", "text_key"}
+
+
+def _from_llama_index_qdrant(sparse_encoder: Any, options: dict[str, Any]
+                             ) -> tuple[Any, dict[str, Any]]:
+    """llama-index-vector-stores-qdrant's spellings -> ours: (sparse encoder, backend options).
+    With one of them, new collections take its layout (`_node_content`, flat metadata, vectors
+    "text-dense" / "text-sparse-new")."""
+    if not _LLAMA_QDRANT_ONLY & set(options):
+        return sparse_encoder, options
+    options = dict(options)
+    options.setdefault("new_layout", "llama")
+    for peer, ours in _LLAMA_QDRANT_RENAMED.items():
+        if peer in options:
+            if ours in options:
+                raise TypeError(f"{peer}= and {ours}= are the same option; give one")
+            options[ours] = options.pop(peer)
+    options.update(options.pop("client_kwargs", None) or {})
+    for peer, ours in (("dense_config", "vector_params"), ("sparse_config", "sparse_vector_params")):
+        config = options.pop(peer, None)
+        if config is not None:
+            options[ours] = {k: v for k, v in config.model_dump(exclude_none=True).items()
+                             if k not in ("size", "distance")}
+            if peer == "dense_config" and "distance" in config.model_fields_set:
+                options["distance"] = config.distance.value.lower()
+    text_key = options.pop("text_key", "text")
+    if text_key != "text":
+        raise ValueError(f"text_key={text_key!r}: this store reads the text from the node "
+                         "(`_node_content`) or the payload key 'text' only")
+    indexes = options.get("payload_indexes")
+    if isinstance(indexes, list):  # the peer's [{"field_name": ..., "field_schema": ...}]
+        options["payload_indexes"] = {i["field_name"]: i["field_schema"] for i in indexes}
+    options.pop("index_doc_id", None)  # doc_id / ref_doc_id are indexed on servers anyway
+    doc_fn, query_fn = options.pop("sparse_doc_fn", None), options.pop("sparse_query_fn", None)
+    model = options.pop("fastembed_sparse_model", None)
+    if doc_fn is not None or query_fn is not None:
+        if sparse_encoder is not None or model is not None:
+            raise TypeError("give sparse_doc_fn / sparse_query_fn, fastembed_sparse_model or "
+                            "sparse_encoder, not several")
+        if doc_fn is None:
+            raise TypeError("sparse_query_fn= needs sparse_doc_fn= too")
+        sparse_encoder = _SparseFunctions(doc_fn, query_fn)
+    elif model is not None:
+        if sparse_encoder is not None:
+            raise TypeError("give fastembed_sparse_model= or sparse_encoder=, not both")
+        from embedders import SparseEncoder
+
+        sparse_encoder = SparseEncoder(model)
+    return sparse_encoder, options
+
+
 class QdrantVectorStore(BackendLlamaStore):
     """LlamaIndex store over Qdrant. No connection argument: embedded in-memory Qdrant;
     `path=` on disk; `url=`/`host=` a server; `client=`/`async_client=` existing clients."""
 
-    def __init__(self, collection_name: str = "docs", *, enable_hybrid: bool = False,
-                 sparse_encoder: Any = None, batch_size: int = BATCH_SIZE,
-                 parallel: int | None = None, **backend_options: Any) -> None:
+    def __init__(self, collection_name: str = "docs", client: Any = None, *,
+                 enable_hybrid: bool = False, sparse_encoder: Any = None,
+                 batch_size: int = BATCH_SIZE, parallel: int | None = None,
+                 **backend_options: Any) -> None:
+        """`QdrantVectorStore(collection_name, **options)`; llama-index-vector-stores-qdrant's
+        spellings work too (`_from_llama_index_qdrant`)."""
         from .backends.qdrant import QdrantBackend
 
+        if client is not None:
+            backend_options["client"] = client
+        sparse_encoder, backend_options = _from_llama_index_qdrant(sparse_encoder,
+                                                                   backend_options)
         with closed_on_error(QdrantBackend(collection_name, **backend_options)) as backend:
             super().__init__(backend, enable_hybrid=enable_hybrid,
                              sparse_encoder=sparse_encoder, batch_size=batch_size,
                              parallel=parallel)
+
+    @property
+    def dense_vector_name(self) -> str:
+        """The dense vector's name (llama-index-vector-stores-qdrant's attribute)."""
+        return str(self._backend.vector_name)
+
+    @dense_vector_name.setter
+    def dense_vector_name(self, name: str) -> None:
+        self._backend.vector_name = name
+
+    @property
+    def sparse_vector_name(self) -> str:
+        return str(self._backend.sparse_vector_name)
+
+    def parse_to_query_result(self, response: list[Any]) -> VectorStoreQueryResult:
+        """Qdrant points (scored or not) as a query result, as the peer's method of that name."""
+        records = [self._backend.record_of(point) for point in response]
+        return VectorStoreQueryResult(
+            nodes=[_node(r) for r in records],
+            similarities=[float(getattr(p, "score", None) or 1.0) for p in response],
+            ids=[str(r.id) for r in records])
 
     @classmethod
     def class_name(cls) -> str:

@@ -8,6 +8,7 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from qdrant_client import QdrantClient
 
 from rag_stores.backends.qdrant import QdrantBackend
+from rag_stores.core.ids import to_point_id
 from rag_stores.langchain import QdrantVectorStore
 from rag_stores.llama_index import QdrantVectorStore as LlamaQdrantVectorStore
 
@@ -25,7 +26,11 @@ def test_opens_a_langchain_qdrant_collection_without_reingesting() -> None:
     ours.add_texts(["new text"], [{"a": 3}], ids=["n1"])
     # The peer still reads what we wrote, and we return the user id.
     assert peer.similarity_search("new text", k=1)[0].page_content == "new text"
-    assert ours.get_by_ids(["n1"]) == [Document(id="n1", page_content="new text", metadata={"a": 3})]
+    # Documents of the peer's layout look like the peer's: the point id and the collection
+    # in the metadata (a non-UUID id's point is its UUIDv5), the user's id as Document.id.
+    assert ours.get_by_ids(["n1"]) == [Document(
+        id="n1", page_content="new text",
+        metadata={"a": 3, "_id": to_point_id("n1"), "_collection_name": "peer"})]
 
 
 def test_opens_a_llama_index_qdrant_collection_without_reingesting() -> None:

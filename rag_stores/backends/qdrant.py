@@ -39,7 +39,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ..core.filters import FilterError, Node
 from ..core.fusion import DEFAULT_RRF_K, canonical, fuse, leg_depth, weights, window
-from ..core.ids import legacy_tenant_point_id, tenant_point_id, to_point_id
+from ..core.ids import legacy_tenant_point_id, qdrant_point_id, tenant_point_id
 from ..core.loops import PerLoop
 from ..core.options import check_options, parameters
 from ..core.plans import Plan, PlanBackend
@@ -70,6 +70,9 @@ ENGINES = ("local", "edge")
 _PAGE = 256
 
 LAYOUTS = ("auto", "rag", "langchain", "llama")
+# The (dense, sparse) vector names of new collections per layout: ours and the peers'.
+_VECTOR_NAMES = {"rag": ("dense", "sparse"), "langchain": ("", "langchain-sparse"),
+                 "llama": ("text-dense", "text-sparse-new")}
 _ORDERINGS = ("weak", "medium", "strong")
 # Strict mode's refusal of a filter on an unindexed field (REST and gRPC word it alike).
 _INDEX_REQUIRED = re.compile(r'Index required but not found for \\*"(.+?)\\*"'
@@ -89,6 +92,8 @@ TENANT_KEY = "tenant"
 # core.ids.tenant_point_id. Collections without it may hold the ambiguous legacy ids, which
 # tenant stores still read, delete and replace, always checking the stored tenant and id.
 IDS_MARKER, IDS_VERSION = "rag_stores_point_ids", 2
+# Collection metadata: the layout this library created the collection in (read when empty).
+LAYOUT_KEY = "rag_stores_layout"
 # Requests that may run twice with the same outcome: retried on transient faults.
 _IDEMPOTENT = {"upsert", "delete", "retrieve", "scroll", "count", "query_points",
                "query_points_groups", "get_collection", "collection_exists"}
@@ -97,6 +102,14 @@ _WIRE = {"upsert": qdrant_wire.upsert, "query_points": qdrant_wire.query_points}
 _CLIENT_OPTIONS = parameters(QdrantClient.__init__) | {"limits"}  # limits: through **kwargs
 _CREATE_OPTIONS = parameters(QdrantClient.create_collection) - {
     "collection_name", "vectors_config", "sparse_vectors_config"}
+
+
+class CollectionMissingError(CollectionNotFoundError, ValueError):
+    """A missing collection; a ValueError too, as qdrant-client's local mode raises it."""
+
+
+class CollectionConfigError(ValueError):
+    """An existing collection does not fit the store (vector size, distance, vector names)."""
 
 
 def _call(client: Any, request: tuple[str, dict[str, Any]], server: bool) -> Any:
@@ -135,10 +148,16 @@ def local_mode_folder(path: str | os.PathLike[str]) -> bool:
     return os.path.isfile(os.path.join(path, "meta.json"))
 
 
-def _collection_settings(**options: Any) -> dict[str, Any]:
-    """The create_collection arguments given (None = the server's default)."""
+def _collection_settings(options: dict[str, Any] | None, **given: Any) -> dict[str, Any]:
+    """The create_collection arguments given (None = the server's default): the store's own
+    options, then `collection_options` (langchain-qdrant's `collection_create_options`)."""
+    options = dict(options or {})
     check_options(options, _CREATE_OPTIONS, "create_collection (collection_options)")
-    return {name: value for name, value in options.items() if value is not None}
+    for name, value in given.items():
+        if value is not None and options.get(name, value) != value:
+            raise ValueError(f"{name}={value!r} and collection_options[{name!r}]="
+                             f"{options[name]!r} disagree; give it once")
+    return {name: value for name, value in {**given, **options}.items() if value is not None}
 # Payload keys of the llama layout that are not node metadata.
 _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
 
@@ -146,7 +165,7 @@ _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_
 def detect_layout(payload: dict[str, Any]) -> str:
     if "_node_content" in payload:
         return "llama"
-    if "page_content" in payload and "doc_id" not in payload:
+    if "page_content" in payload and "text" not in payload:
         return "langchain"
     return "rag"
 
@@ -155,7 +174,7 @@ def detect_layout(payload: dict[str, Any]) -> str:
 class Info:
     """What the backend needs to know of an existing collection."""
 
-    dim: int
+    dim: int  # 0: no dense vector (a sparse-only collection)
     distance: str
     sparse: bool
     # None: the collection's dense vector is unnamed (collections written by other tools).
@@ -166,6 +185,9 @@ class Info:
 
 class QdrantBackend(PlanBackend):
     """The `Backend` protocol over Qdrant. Closes only the clients it opened itself."""
+
+    # User ids may be unsigned 64-bit integers: Qdrant's integer point ids (core.ids).
+    int_ids = True
 
     def __init__(
         self,
@@ -182,8 +204,8 @@ class QdrantBackend(PlanBackend):
         https: bool | None = None,
         client: QdrantClient | None = None,
         async_client: AsyncQdrantClient | None = None,
-        vector_name: str = "dense",
-        sparse_vector_name: str = "sparse",
+        vector_name: str | None = None,
+        sparse_vector_name: str | None = None,
         distance: str = "cosine",
         layout: str = "auto",
         payload_indexes: dict[str, str] | None = None,
@@ -203,6 +225,11 @@ class QdrantBackend(PlanBackend):
         tenant: str | None = None,
         retry: RetryPolicy | int | None = None,
         engine: str | None = None,
+        new_layout: str = "rag",
+        content_payload_key: str | None = None,
+        metadata_payload_key: str | None = None,
+        vector_params: dict[str, Any] | None = None,
+        sparse_vector_params: dict[str, Any] | None = None,
         **client_kwargs: Any,
     ) -> None:
         _check_client_kwargs(client_kwargs)
@@ -222,10 +249,10 @@ class QdrantBackend(PlanBackend):
         if tenant is not None and layout not in ("auto", "rag"):
             raise ValueError(f"tenant= works with the rag layout only, not layout={layout!r}")
         self.collection_settings = _collection_settings(
-            shard_number=shard_number, replication_factor=replication_factor,
+            collection_options, shard_number=shard_number, replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor, on_disk_payload=on_disk_payload,
             hnsw_config=hnsw_config, optimizers_config=optimizers_config,
-            quantization_config=quantization_config, **(collection_options or {}))
+            quantization_config=quantization_config)
         self.read_consistency = read_consistency
         self.write_ordering = write_ordering
         self.exact, self.hnsw_ef = bool(exact), hnsw_ef
@@ -242,12 +269,31 @@ class QdrantBackend(PlanBackend):
                       else os.path.join(path, collection_name)) if path else ""
             check_collection_name(collection_name, exists=bool(stored) and os.path.isdir(stored))
         self.collection_name = collection_name
-        self.vector_name = vector_name
-        self.sparse_vector_name = sparse_vector_name
         self.distance = distance
         if layout not in LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+        # langchain-qdrant's payload keys: given, they mean its layout (langchain).
+        if content_payload_key is not None or metadata_payload_key is not None:
+            if layout not in ("auto", "langchain"):
+                raise ValueError("content_payload_key= / metadata_payload_key= name the keys "
+                                 f"of langchain-qdrant's layout, not of layout={layout!r}")
+            layout = "langchain"
+        self._content_key = content_payload_key or "page_content"
+        self._metadata_key = metadata_payload_key or "metadata"
+        self.vector_params = dict(vector_params or {})
+        self.sparse_vector_params = dict(sparse_vector_params or {})
+        if new_layout not in LAYOUTS[1:]:
+            raise ValueError(f"unknown new_layout {new_layout!r}; choose one of {LAYOUTS[1:]}")
         self.layout = layout
+        # layout="auto": the layout of a new collection, and of an empty one this library did
+        # not create (a collection made empty for a peer gets the peer's layout).
+        self.new_layout = new_layout
+        # Names given are required of an existing collection; the defaults adopt its own.
+        self._names_given = (vector_name is not None, sparse_vector_name is not None)
+        # New collections in a peer's layout get the peer's vector names.
+        dense_default, sparse_default = _VECTOR_NAMES[new_layout if layout == "auto" else layout]
+        self.vector_name = dense_default if vector_name is None else vector_name
+        self.sparse_vector_name = sparse_default if sparse_vector_name is None else sparse_vector_name
         self.payload_indexes = dict(payload_indexes or {})
         self.on_disk = on_disk
         self._info: Info | None = None
@@ -428,7 +474,8 @@ class QdrantBackend(PlanBackend):
         )
         if missing and self.collection_name in text:
             self._info = None
-            return CollectionNotFoundError(f"Qdrant collection {self.collection_name!r} does not exist")
+            return CollectionMissingError(f"Collection {self.collection_name} not found: Qdrant "
+                                          f"collection {self.collection_name!r} does not exist")
         return exc
 
     # --- collection plans -------------------------------------------------------------
@@ -442,7 +489,9 @@ class QdrantBackend(PlanBackend):
             if self.layout == "auto":
                 points, _ = yield "scroll", {"collection_name": self.collection_name, "limit": 1,
                                              "with_payload": True, "with_vectors": False}
-                self.layout = detect_layout(points[0].payload or {}) if points else "rag"
+                metadata = getattr(described.config, "metadata", None) or {}
+                self.layout = detect_layout(points[0].payload or {}) if points else \
+                    metadata.get(LAYOUT_KEY) or ("rag" if IDS_MARKER in metadata else self.new_layout)
             if self.tenant is not None and self.layout != "rag":
                 raise ValueError(
                     f"collection {self.collection_name!r} holds records in the {self.layout} "
@@ -454,68 +503,82 @@ class QdrantBackend(PlanBackend):
     @property
     def metadata_key(self) -> str:
         """Where metadata sits in the payload ("" = at the top level)."""
-        return "" if self.layout == "llama" else "metadata"
+        return "" if self.layout == "llama" else \
+            self._metadata_key if self.layout == "langchain" else "metadata"
 
     @property
     def content_key(self) -> str:
-        return "page_content" if self.layout == "langchain" else "text"
+        return self._content_key if self.layout == "langchain" else "text"
 
     def _parse_info(self, described: Any) -> Info:
         params = described.config.params
         vectors = params.vectors
-        if isinstance(vectors, dict):
+        name: str | None = None
+        if isinstance(vectors, dict) and not vectors:  # sparse only
+            vp = None
+        elif isinstance(vectors, dict):
             if self.vector_name in vectors:
-                name: str | None = self.vector_name
-            elif len(vectors) == 1:  # adopt a collection with one differently named vector
+                name = self.vector_name
+            elif len(vectors) == 1 and not self._names_given[0]:  # adopt its one vector
                 name = next(iter(vectors))
                 self.vector_name = name
             else:
-                raise ValueError(
-                    f"collection {self.collection_name!r} has vectors {sorted(vectors)}, "
-                    f"none named {self.vector_name!r}: pass vector_name="
+                raise CollectionConfigError(
+                    f"collection {self.collection_name!r} has dense vectors {sorted(vectors)}, "
+                    f"none named {self.vector_name!r}: pass vector_name= one of them"
                 )
             vp = vectors[name]
+        elif self._names_given[0] and self.vector_name != "":
+            raise CollectionConfigError(
+                f"collection {self.collection_name!r} has one unnamed dense vector, not "
+                f"vector_name={self.vector_name!r}: pass vector_name='' (or leave it out)")
         else:
-            name, vp = None, vectors
-        distance = next(k for k, v in _DISTANCE.items() if v == vp.distance)
+            vp = vectors
+        distance = self.distance if vp is None else \
+            next(k for k, v in _DISTANCE.items() if v == vp.distance)
         sparse_names = set((params.sparse_vectors or {}).keys())
-        if self.sparse_vector_name not in sparse_names and len(sparse_names) == 1:
+        if self.sparse_vector_name not in sparse_names and len(sparse_names) == 1 \
+                and not self._names_given[1]:
             self.sparse_vector_name = next(iter(sparse_names))
         metadata = getattr(described.config, "metadata", None) or {}
-        return Info(dim=vp.size, distance=distance,
+        return Info(dim=vp.size if vp is not None else 0, distance=distance,
                     sparse=self.sparse_vector_name in sparse_names, vector_name=name,
                     legacy_ids=metadata.get(IDS_MARKER) != IDS_VERSION)
 
     def _ensure(self, dim: int, sparse: bool) -> Plan:
         if (yield from self._exists()):
             info = yield from self._load_info()
-            if info.dim != dim or info.distance != self.distance:
-                raise ValueError(
+            if dim and (info.dim != dim or info.distance != self.distance):
+                raise CollectionConfigError(
                     f"collection {self.collection_name!r} holds {info.dim}-dim {info.distance} "
                     f"vectors; this store embeds {dim}-dim {self.distance} vectors. "
-                    "Use another collection_name or the matching embedding."
+                    "Use another collection_name or the matching embedding and distance= "
+                    "(never a silent recreate: drop it yourself, or force_recreate=True)."
                 )
             if sparse and not info.sparse:
-                raise ValueError(
+                raise CollectionConfigError(
                     f"collection {self.collection_name!r} has no sparse vector "
                     f"{self.sparse_vector_name!r}; it was created for dense search only"
                 )
             return
         yield "create_collection", {
             "collection_name": self.collection_name,
-            "vectors_config": {self.vector_name: models.VectorParams(
-                size=dim, distance=_DISTANCE[self.distance], on_disk=self.on_disk or None)},
-            "sparse_vectors_config": {self.sparse_vector_name: models.SparseVectorParams(
-                modifier=models.Modifier.IDF)} if sparse else None,
+            "vectors_config": {self.vector_name: models.VectorParams(**{
+                "size": dim, "distance": _DISTANCE[self.distance], "on_disk": self.on_disk or None,
+                **self.vector_params})} if dim else {},
+            "sparse_vectors_config": {self.sparse_vector_name: models.SparseVectorParams(**{
+                "modifier": models.Modifier.IDF, **self.sparse_vector_params})} if sparse else None,
             **self.collection_settings,
         }
         # After the creation, not in it: Qdrant Edge's create_collection takes no metadata.
+        if self.layout == "auto":
+            self.layout = self.new_layout
         yield "update_collection", {"collection_name": self.collection_name,
-                                    "metadata": {IDS_MARKER: IDS_VERSION}}
+                                    "metadata": {IDS_MARKER: IDS_VERSION, LAYOUT_KEY: self.layout}}
         self._info = Info(dim=dim, distance=self.distance, sparse=sparse,
                           vector_name=self.vector_name)
         if self.layout == "auto":
-            self.layout = "rag"
+            self.layout = self.new_layout
         if not self._is_local():
             indexes: dict[str, Any] = {"doc_id": "keyword", "ref_doc_id": "keyword"}
             if self.tenant is not None:
@@ -612,10 +675,11 @@ class QdrantBackend(PlanBackend):
         own = models.FieldCondition(key=TENANT_KEY, match=models.MatchValue(value=self.tenant))
         return models.Filter(must=[own] if flt is None else [own, flt])
 
-    def _point_id(self, user_id: str) -> str:
-        """The point id of a user id; per tenant, so that tenants never overwrite each other."""
+    def _point_id(self, user_id: str) -> Any:
+        """The point id of a user id (an int id is itself); per tenant, so that tenants never
+        overwrite each other."""
         if self.tenant is None:
-            return to_point_id(user_id)
+            return qdrant_point_id(user_id)
         return tenant_point_id(self.tenant, user_id)
 
     def _legacy_ids(self) -> bool:
@@ -633,7 +697,7 @@ class QdrantBackend(PlanBackend):
                legacy_only: bool = False) -> Plan:
         """{user id: [points]} of this tenant's records among `ids`, the current point first:
         each point found is checked for the store's tenant and the user id it was asked for."""
-        wanted = {p: i for i in ids
+        wanted = {str(p): i for i in ids
                   for p in self._point_ids(i)[1 if legacy_only else 0:]}
         if not wanted:
             return {}
@@ -664,7 +728,7 @@ class QdrantBackend(PlanBackend):
             vector[self.sparse_vector_name] = models.SparseVector(
                 indices=list(record.sparse.indices), values=list(record.sparse.values))
         info = self._info
-        unnamed = info is not None and info.vector_name is None
+        unnamed = info is not None and info.vector_name is None and info.dim > 0
         return models.PointStruct(
             id=self._point_id(record.id),
             vector=vector.get(self.vector_name, []) if unnamed else vector,
@@ -678,7 +742,9 @@ class QdrantBackend(PlanBackend):
             return {**record.metadata, "_node_content": json.dumps(node), "_node_type": "TextNode",
                     "doc_id": record.ref_doc_id, "document_id": record.ref_doc_id,
                     "ref_doc_id": record.ref_doc_id}
-        payload = {self.content_key: record.text, "metadata": record.metadata, "doc_id": record.id}
+        payload = {self.content_key: record.text, self.metadata_key: record.metadata}
+        if self.layout != "langchain" or qdrant_point_id(record.id) != record.id:
+            payload["doc_id"] = record.id  # langchain-qdrant's points: the point id is the id
         if self.tenant is not None:
             payload[TENANT_KEY] = self.tenant
         if record.ref_doc_id is not None:  # absent rather than null: less to store and parse
@@ -691,31 +757,37 @@ class QdrantBackend(PlanBackend):
         payload = point.payload or {}  # read only: the metadata below is a copy
         if self.layout == "llama":
             node = json.loads(payload.get("_node_content") or "{}")
-            user_id = node.get("id_") or str(point.id)
-            text = node.get("text", "")
+            user_id = node.get("id_") or point.id
+            text = node.get("text", payload.get("text", ""))  # no node: the peer's text_key
             # The node's own copy holds keys that clash with the layout's (doc_id, ...)
             metadata = node["metadata"] if isinstance(node.get("metadata"), dict) else \
                 {k: v for k, v in payload.items() if k not in _LLAMA_KEYS}
             relationships = node.get("relationships") or None
         else:
-            user_id = payload.get("doc_id") or str(point.id)
+            user_id = payload.get("doc_id") or point.id
             text = payload.get(self.content_key, "")
-            metadata = dict(payload.get("metadata") or {})
+            metadata = dict(payload.get(self.metadata_key) or {})
             relationships = payload.get("relationships")
         dense, sparse = None, None
         vec = point.vector
         if isinstance(vec, dict):
-            dense = vec.get(self.vector_name)
+            dense = vec.get(self.vector_name, vec.get(""))
             raw_sparse = vec.get(self.sparse_vector_name)
             if raw_sparse is not None:
                 sparse = SparseVector(list(raw_sparse.indices), list(raw_sparse.values))
         elif isinstance(vec, list):
             dense = vec
         return Record(
-            id=str(user_id), text=text if isinstance(text, str) else "",
+            # an int id stays an int (Qdrant's integer point ids; core.records.Record.id)
+            id=user_id if isinstance(user_id, int) else str(user_id),  # type: ignore[arg-type]
+            text=text if isinstance(text, str) else "",
             metadata=metadata, vector=list(dense) if dense is not None else None,
             sparse=sparse, ref_doc_id=payload.get("ref_doc_id"), relationships=relationships,
         )
+
+    def record_of(self, point: Any) -> Record:
+        """The record of a Qdrant point (a `Record` / `ScoredPoint` of this collection)."""
+        return self._record(point)
 
     def _hit(self, point: Any, info: Info) -> Hit:
         extra: dict[str, Any] = {"point_id": str(point.id)}
@@ -803,7 +875,7 @@ class QdrantBackend(PlanBackend):
                                     "with_payload": True, "with_vectors": with_vectors,
                                     **self._reads()}
         by_id = {str(p.id): self._record(p) for p in points}
-        return [by_id[p] for p in dict.fromkeys(point_ids) if p in by_id]
+        return [by_id[str(p)] for p in dict.fromkeys(point_ids) if str(p) in by_id]
 
     def _scroll(self, node: Node | Any | None, limit: int | None, with_vectors: bool) -> Plan:
         yield from self._load_info()
@@ -871,7 +943,7 @@ class QdrantBackend(PlanBackend):
             )
         if mode in ("dense", "hybrid", "mmr") and query.vector is None:
             raise ValueError(f"{mode} search needs a query vector")
-        check_query_vector(query, info.dim, self.collection_name)
+        check_query_vector(query, info.dim or None, self.collection_name)
         if mode in ("sparse", "hybrid") and query.sparse is None:
             raise ValueError(f"{mode} search needs a sparse query vector")
         if mode == "dense":

@@ -9,6 +9,8 @@ from typing import Any
 
 from embedders.sparse import SparseVector
 
+from .ids import is_int_id
+
 __all__ = ["Record", "Hit", "Group", "SparseVector", "check_record", "MAX_METADATA_DEPTH"]
 
 # Limits of what a record may hold, the same on every engine (README: Security model).
@@ -24,7 +26,7 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 class Record:
     """One stored item. `id` is the user's id, whatever its form (see core.ids)."""
 
-    id: str
+    id: str  # or an int on Qdrant: an unsigned 64-bit point id (core.ids.is_int_id)
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
     vector: list[float] | None = None
@@ -61,8 +63,9 @@ def check_records(records: Sequence[Record], dim: int | None = None) -> None:
     """`check_record` for a batch."""
     vectors = []
     for record in records:
-        if not isinstance(record.id, str) or not record.id:
-            raise ValueError(f"record id must be a non-empty string, got {record.id!r}")
+        if not (isinstance(record.id, str) and record.id) and not is_int_id(record.id):
+            raise ValueError(f"record id must be a non-empty string (or, on Qdrant, an "
+                             f"unsigned 64-bit integer), got {record.id!r}")
         if not isinstance(record.text, str):
             raise TypeError(
                 f"text of record {record.id!r} must be a str, got {type(record.text).__name__}")

@@ -275,15 +275,48 @@ class _Encoder:
 
 
 def _query_embedder(model: Any) -> Any:
+    """Embeds a batch of queries in runs of similar length: one run pads every query to the
+    longest, which costs more than the runs save on mixed lengths (CISI queries, 2 cores:
+    80 queries/s in runs of 8 as they come, 105 one by one, 108 in runs by length)."""
+    tokenizer = getattr(getattr(model, "model", None), "tokenizer", None)
+
     def embed(texts: list[str]) -> list[Any]:
-        return list(model.query_embed(texts, batch_size=len(texts)))
+        if len(texts) == 1 or not hasattr(tokenizer, "encode_batch"):
+            return list(model.query_embed(texts, batch_size=len(texts)))
+        lengths = _lengths(texts, tokenizer)
+        out: list[Any] = [None] * len(texts)
+        for run in _runs(sorted(range(len(texts)), key=lengths.__getitem__, reverse=True),
+                         lengths):
+            vectors = model.query_embed([texts[i] for i in run], batch_size=len(run))
+            for i, vector in zip(run, vectors, strict=True):
+                out[i] = vector
+        return out
     return embed
+
+
+def _runs(longest_first: list[int], lengths: list[int], slack: float = 1.25
+          ) -> Iterator[list[int]]:
+    """Consecutive runs whose padded tokens stay within `slack` x their real tokens."""
+    run: list[int] = []
+    real = 0
+    for i in longest_first:
+        if run and (len(run) + 1) * lengths[run[0]] > slack * (real + lengths[i]):
+            yield run
+            run, real = [], 0
+        run.append(i)
+        real += lengths[i]
+    if run:
+        yield run
+
+
+def _lengths(texts: list[str], tokenizer: Any) -> list[int]:
+    return [sum(e.attention_mask) for e in tokenizer.encode_batch(texts)]
 
 
 def _by_length(texts: list[str], tokenizer: Any) -> list[int]:
     """Positions of `texts` by token count (the model's own tokenizer: Rust, ~0.3% of the
     model's time on abstracts, and what decides the padding)."""
-    lengths = [sum(e.attention_mask) for e in tokenizer.encode_batch(texts)]
+    lengths = _lengths(texts, tokenizer)
     return sorted(range(len(texts)), key=lengths.__getitem__)
 
 

@@ -170,3 +170,14 @@ def test_async_query_embedding_leaves_the_loop_free(seeded_models) -> None:
         batcher.embed = inner
     expected = [emb.embed_query(f"query {i}") for i in range(8)]
     assert cosines(vectors, expected).min() >= 0.99999
+
+
+def test_a_batch_of_queries_runs_by_length_with_the_single_query_vectors(seeded_models) -> None:
+    from embedders.encoders import _query_embedder, _runs
+
+    assert list(_runs([0, 1, 2, 3], [100, 90, 20, 18])) == [[0, 1], [2, 3]]
+    encoder = DenseEncoder()
+    queries = texts(12)
+    batched_ = _query_embedder(encoder.model)(queries)
+    alone = [next(iter(encoder.model.query_embed([q]))) for q in queries]
+    assert cosines(batched_, alone).min() >= 0.99999

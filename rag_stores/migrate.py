@@ -31,12 +31,10 @@ printed either way, nor are passwords in URLs (http://user:password@host).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import inspect
 import os
 import re
-import sys
 import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -148,7 +146,7 @@ def redact(spec: str) -> str:
     return _USERINFO.sub(r"\g<scheme>***@", head) + sep + "&".join(parts)
 
 
-def _scrub(text: str, *specs: str) -> str:
+def scrub(text: str, *specs: str) -> str:
     """`text` (an error message) without the secrets of the endpoints or the environment."""
     secrets = {os.environ.get(var, "") for var in _KEY_ENV.values()}
     for spec in specs:
@@ -274,42 +272,3 @@ def migrate(source_spec: str, target_spec: str, batch_size: int = 256, sample: i
         finally:
             source.close()
     return report
-
-
-def _cmd_migrate(args: argparse.Namespace) -> int:
-    try:
-        report = migrate(args.source, args.target, args.batch_size, args.sample,
-                         progress=not args.quiet)
-    except (ValueError, TypeError, LookupError, ConnectionError, PermissionError,
-            RuntimeError) as exc:  # bad endpoints, missing collections, held folders, keys
-        print(f"rag-stores migrate: error: {_scrub(str(exc), args.source, args.target)}",
-              file=sys.stderr)
-        return 2
-    except Exception as exc:  # anything else: one line too, never a credential in a traceback
-        print(f"rag-stores migrate: error: {type(exc).__name__}: "
-              f"{_scrub(str(exc), args.source, args.target)}", file=sys.stderr)
-        return 2
-    tenants = f" ({len(report['tenants'])} tenants, each into its own)" if report["tenants"] \
-        else ""
-    print(f"{redact(args.source)} -> {redact(args.target)}: wrote {report['written']} records"
-          f"{tenants} in {report['seconds']:.1f}s (the rest were there already); source holds "
-          f"{report['source_count']}, target {report['target_count']}")
-    if report["problems"]:
-        print("verification found differences:\n  " + "\n  ".join(report["problems"]),
-              file=sys.stderr)
-        return 1
-    per = " per tenant" if report["tenants"] else ""
-    print(f"verified: counts agree and {args.sample} sampled records{per} match")
-    return 0
-
-
-def register_cli(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "migrate", help="copy a collection between engines and modes (resumable, verified)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="ENGINE:COLLECTION[?option=value&...]")
-    parser.add_argument("target", help="ENGINE:COLLECTION[?option=value&...]")
-    parser.add_argument("--batch-size", type=int, default=256, help="records per batch")
-    parser.add_argument("--sample", type=int, default=20, help="records compared at the end")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_cmd_migrate)

@@ -78,3 +78,17 @@ def test_embedders_import_no_other_project_package() -> None:
     outside = {m: sorted(d for d in deps if not d.startswith("embedders"))
                for m, deps in graph.items() if m.startswith("embedders")}
     assert not any(outside.values()), outside
+
+
+def test_only_the_command_line_imports_the_command_line() -> None:
+    """`rag_stores.cli` parses arguments and calls the library: no library module imports it,
+    and the server modules (the layer below the backends' users) never import a backend."""
+    graph = import_graph()
+    assert {"rag_stores.cli", "rag_stores.cli.app", "rag_stores.cli.servers"} <= set(graph)
+    upward = {m: sorted(d for d in deps if d == "rag_stores.cli" or d.startswith("rag_stores.cli."))
+              for m, deps in graph.items()
+              if m != "rag_stores.cli" and not m.startswith("rag_stores.cli.")}
+    assert not any(upward.values()), {m: d for m, d in upward.items() if d}
+    servers = {m: sorted(d for d in deps if d.startswith("rag_stores.backends"))
+               for m, deps in graph.items() if m.startswith("rag_stores.servers")}
+    assert not any(servers.values()), servers

@@ -11,11 +11,9 @@ collection to or from a server is `rag-stores migrate`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -28,7 +26,6 @@ from .process import (
     ServerError,
     ServerProcess,
     free_port,
-    serve_until_stopped,
 )
 
 ENV_BIN = "RAG_STORES_QDRANT_BIN"
@@ -207,96 +204,3 @@ class QdrantCluster(ServerCluster):
                 raise ServerError(f"Qdrant cluster did not form: nodes see {seen} peers of "
                                   f"{len(self.nodes)}")
             time.sleep(0.2)
-
-
-# --- command line -----------------------------------------------------------------------
-
-
-def _api_key(args: argparse.Namespace) -> str | None:
-    return args.api_key or os.environ.get(ENV_API_KEY) or None
-
-
-def _describe(server: QdrantServer) -> str:
-    assert server.data_dir is not None
-    auth = f" (API key required: set {ENV_API_KEY} for clients)" if server.api_key else ""
-    return (f"Qdrant ready at {server.url} (gRPC port {server.grpc_port}), pid {server.pid}"
-            f"{auth}\ndata: {server.data_dir}{' (temporary)' if server._temp_dir else ''}; "
-            f"log: {server.log_path}")
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        server = QdrantServer(port=args.port, grpc_port=args.grpc_port, data_dir=args.storage,
-                              api_key=_api_key(args), binary=args.binary)
-    except (ServerError, ValueError) as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 1
-    return serve_until_stopped(
-        [server], lambda: _describe(server) + "\nConnect from Python:\n\n"
-        + server.connection_help() + "\n\nCtrl-C stops the server.")
-
-
-def _cmd_cluster(args: argparse.Namespace) -> int:
-    try:
-        cluster = QdrantCluster(args.nodes, api_key=_api_key(args), binary=args.binary,
-                                data_dir=args.storage)
-    except (ServerError, ValueError) as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 1
-    return serve_until_stopped(
-        cluster.nodes, lambda: "\n".join(_describe(n) for n in cluster.nodes)
-        + "\nurls: " + " ".join(cluster.urls) + "\nCtrl-C stops the cluster.",
-        start=cluster.start)
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add the `qdrant` group (serve, cluster) to the `rag-stores` command."""
-    group = subparsers.add_parser("qdrant", help="run a local Qdrant server or cluster")
-    commands = group.add_subparsers(dest="command", required=True)
-
-    def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--binary", default=None,
-                            help=f"the qdrant server binary (default: ${ENV_BIN}, then PATH)")
-        parser.add_argument("--storage", default=None,
-                            help="data directory (default: a temporary one, deleted on exit)")
-        parser.add_argument("--api-key", default=None,
-                            help=f"require this API key; default: none. Prefer setting "
-                                 f"${ENV_API_KEY}: a command-line argument shows in `ps` to "
-                                 "every user of this machine")
-
-    serve = commands.add_parser("serve", help="run a Qdrant server on loopback until Ctrl-C")
-    common(serve)
-    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
-    serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: a free one)")
-    serve.set_defaults(func=_cmd_serve)
-
-    cluster = commands.add_parser("cluster", help="run a local Qdrant cluster until Ctrl-C")
-    common(cluster)
-    cluster.add_argument("--nodes", type=int, default=3, help="number of nodes (%(default)s)")
-    cluster.set_defaults(func=_cmd_cluster)
-
-    optimize = commands.add_parser(
-        "optimize", help="build the HNSW index of a Qdrant Edge collection (blocks until done)")
-    optimize.add_argument("--path", required=True, help="the Qdrant Edge folder")
-    optimize.add_argument("--collection", required=True)
-    optimize.set_defaults(func=_cmd_optimize)
-
-
-def _cmd_optimize(args: argparse.Namespace) -> int:
-    from ..backends.qdrant import QdrantBackend
-    from ..core.query import CollectionNotFoundError
-
-    start = time.perf_counter()
-    backend = QdrantBackend(args.collection, engine="edge", path=args.path)
-    try:
-        if not backend.exists():
-            raise CollectionNotFoundError(f"no collection {args.collection!r} in {args.path}")
-        changed = backend.optimize()
-    except Exception as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        backend.close()
-    print(f"{args.collection}: {'optimized' if changed else 'already optimal'} in "
-          f"{time.perf_counter() - start:.1f}s")
-    return 0

@@ -36,7 +36,6 @@ Command line: ``rag-stores weaviate install`` and ``rag-stores weaviate serve``.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import json
@@ -46,7 +45,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +56,6 @@ from .process import (
     ServerProcess,
     free_port,
     free_port_block,
-    serve_until_stopped,
 )
 
 if TYPE_CHECKING:
@@ -528,106 +525,3 @@ class WeaviateCluster(ServerCluster):
             hostname=f"node{i + 1}", internal_port=port, raft_join=raft_join,
             cluster_join=f"{HOST}:{internal[0]}" if i else None)
             for i, port in enumerate(internal)]
-
-
-# ---------------------------------------------------------------------------
-# Command line
-
-
-def _cmd_install(args: argparse.Namespace) -> int:
-    start = time.monotonic()
-    try:
-        binary = ensure_binary(args.version)
-        kwargs = ensure_embedded_ready(args.version)
-    except (WeaviateBinaryError, ValueError) as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 1
-    print(f"weaviate-server v{kwargs['version']}: {binary}")
-    print(f"embedded binary_path: {kwargs['binary_path']}")
-    print(f"ready in {time.monotonic() - start:.1f}s")
-    return 0
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        server = WeaviateServer(port=args.port, grpc_port=args.grpc_port, data_dir=args.data_dir,
-                                api_key=args.api_key or os.environ.get(ENV_API_KEY) or None,
-                                version=args.version)
-    except ValueError as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 2
-
-    def announce() -> str:
-        assert server.data_dir is not None
-        auth = f" (API key required: set {ENV_API_KEY} for clients)" if server.api_key else ""
-        return (f"Weaviate v{server.version} ready at {server.url} (gRPC port "
-                f"{server.grpc_port}), pid {server.pid}{auth}\n"
-                f"data: {server.data_dir}{' (temporary)' if server._temp_dir else ''}; "
-                f"log: {server.log_path}\nConnect from Python:\n\n{server.connection_help()}"
-                "\n\nCtrl-C stops the server.")
-
-    try:
-        return serve_until_stopped([server], announce)
-    except WeaviateBinaryError as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 1
-
-
-def _cmd_cluster(args: argparse.Namespace) -> int:
-    try:
-        cluster = WeaviateCluster(args.nodes, api_key=args.api_key or os.environ.get(ENV_API_KEY)
-                                  or None, data_dir=args.data_dir, version=args.version)
-    except ValueError as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 2
-
-    def announce() -> str:
-        lines = [f"node {n.hostname}: {n.url} (gRPC port {n.grpc_port}), pid {n.pid}, "
-                 f"log: {n.log_path}" for n in cluster.nodes]
-        return "\n".join([*lines, "urls: " + " ".join(cluster.urls), "Ctrl-C stops the cluster."])
-
-    try:
-        return serve_until_stopped(cluster.nodes, announce, start=cluster.start)
-    except WeaviateBinaryError as exc:
-        print(f"rag-stores: {exc}", file=sys.stderr)
-        return 1
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add the ``weaviate`` group (install, serve) to the ``rag-stores`` command."""
-    group = subparsers.add_parser("weaviate", help="build and run a local Weaviate server")
-    commands = group.add_subparsers(dest="command", required=True)
-
-    install = commands.add_parser(
-        "install", help="build weaviate-server with Go (or reuse the cached build)",
-        description="Build weaviate-server from its Go module into the cache, or reuse it, "
-                    "and link it where weaviate.connect_to_embedded looks.")
-    install.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
-    install.set_defaults(func=_cmd_install)
-
-    serve = commands.add_parser(
-        "serve", help="run a Weaviate server on loopback until Ctrl-C",
-        description="Run weaviate-server on 127.0.0.1 (building it first if needed).")
-    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
-    serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: a free one)")
-    serve.add_argument("--data-dir", default=None,
-                       help="data directory (default: a temporary one, deleted on exit)")
-    serve.add_argument("--api-key", default=None,
-                       help=f"require this API key; default: anonymous. Prefer setting "
-                            f"${ENV_API_KEY}: a command-line argument shows in `ps` to every "
-                            "user of this machine")
-    serve.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
-    serve.set_defaults(func=_cmd_serve)
-
-    cluster = commands.add_parser(
-        "cluster", help="run a local Weaviate cluster on loopback until Ctrl-C",
-        description="Run N weaviate-server nodes on 127.0.0.1 forming one cluster.")
-    cluster.add_argument("--nodes", type=int, default=3, help="number of nodes (%(default)s)")
-    cluster.add_argument("--data-dir", default=None,
-                         help="data directory, one folder per node (default: temporary ones)")
-    cluster.add_argument("--api-key", default=None,
-                         help=f"require this API key; default: anonymous. Prefer setting "
-                              f"${ENV_API_KEY}: a command-line argument shows in `ps` to every "
-                              "user of this machine")
-    cluster.add_argument("--version", default=DEFAULT_VERSION, help="Weaviate release (%(default)s)")
-    cluster.set_defaults(func=_cmd_cluster)

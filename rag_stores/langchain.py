@@ -8,7 +8,9 @@ one: `page_content` <-> text, `metadata` <-> metadata, `Document.id` <-> the use
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
+import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from enum import Enum
@@ -33,6 +35,7 @@ from .core.ingest import (
     parallelism,
     pipeline,
 )
+from .core.mmr import mmr_select
 from .core.options import check_options, parameters
 from .core.plans import closed_on_error
 from .core.query import CollectionNotFoundError, Mode, Query
@@ -765,30 +768,293 @@ class QdrantVectorStore(BackendVectorStore):
         return cls(*args, create_collection=False, **kwargs)
 
 
+# langchain-weaviate 0.0.8's constructor, positionally.
+_LC_WEAVIATE_POSITIONAL = ("client", "index_name", "text_key", "embedding", "schema",
+                           "attributes", "relevance_score_fn", "use_multi_tenancy",
+                           "client_async")
+# Spellings only langchain-weaviate has (with `client=` and no `collection_name=`).
+_LC_WEAVIATE_ONLY = {"index_name", "text_key", "use_multi_tenancy", "client_async", "schema",
+                     "attributes"}
+
+
+def _peer_call(options: dict[str, Any]) -> bool:
+    return bool(_LC_WEAVIATE_ONLY & set(options)) or (
+        "client" in options and "collection_name" not in options)
+
+
+def _peer_relevance(score: float) -> float:
+    """langchain-weaviate's default relevance of a hybrid score: a logistic curve."""
+    return float(1 - 1 / (1 + math.exp(max(-709.0, min(709.0, score)))))
+
+
+def _from_langchain_weaviate(args: tuple[Any, ...], options: dict[str, Any]
+                             ) -> tuple[bool, dict[str, Any]]:
+    """langchain-weaviate's spellings -> ours: (whether the peer's spellings were used, the
+    options). The peer's way: `WeaviateVectorStore(client, index_name, text_key, embedding=,
+    use_multi_tenancy=, client_async=, relevance_score_fn=)` (also as keywords; `client=`
+    without `collection_name=` is the peer's). Its defaults follow: the flat layout of
+    weaviate_layout for new collections, a random `LangChain_<hex>` name, collections
+    multi-tenant when asked, searches that are Weaviate's hybrid with the peer's keywords."""
+    import weaviate
+
+    positional_client = bool(args) and isinstance(args[0], weaviate.WeaviateClient)
+    peer = positional_client or (_peer_call(options) and not args)
+    if not peer:
+        return False, options
+    if len(args) > len(_LC_WEAVIATE_POSITIONAL):
+        raise TypeError(f"too many positional arguments ({len(args)})")
+    for name, value in zip(_LC_WEAVIATE_POSITIONAL, args, strict=False):
+        if name in options:
+            raise TypeError(f"WeaviateVectorStore got multiple values for argument {name!r}")
+        options[name] = value
+    client_async = options.pop("client_async", None)
+    if client_async is not None and not isinstance(client_async, weaviate.WeaviateAsyncClient):
+        raise TypeError("client_async must be an instance of WeaviateAsyncClient, got "
+                        f"{type(client_async).__name__}")
+    if options.get("client") is None:
+        raise ValueError("client must be an instance of WeaviateClient (langchain-weaviate's "
+                         "spelling), got None")
+    if client_async is not None:
+        options["async_client"] = client_async
+    options.pop("schema", None)  # the peer creates its default schema; so do we
+    options.pop("attributes", None)  # returned properties: all, as the peer's v4 code does
+    name = options.pop("index_name", None)
+    options["collection_name"] = name or f"LangChain_{uuid.uuid4().hex}"
+    options["multi_tenancy"] = bool(options.pop("use_multi_tenancy", False))
+    options.setdefault("text_key", "text")
+    options.setdefault("new_layout", "flat")
+    options.setdefault("relevance_score_fn", _peer_relevance)
+    return True, options
+
+
 class WeaviateVectorStore(BackendVectorStore):
     """LangChain store over Weaviate. No connection argument: embedded Weaviate.
 
     `url=` / `host=` a server or Weaviate Cloud (`api_key=`, `headers=`); `client=` /
     `async_client=` existing clients (never closed by the store; an async client works in the
     loop it was opened in, while the store's own async clients are one per event loop);
-    `tenant=` multi-tenancy.
+    `tenant=` multi-tenancy. langchain-weaviate's spellings work too
+    (`_from_langchain_weaviate`); collections it wrote are read and written in its layout.
     """
 
-    def __init__(self, embedding: Embeddings, collection_name: str = "Docs", *,
-                 retrieval_mode: RetrievalMode = "dense", batch_size: int = 64,
+    def __init__(self, *args: Any, retrieval_mode: RetrievalMode = "dense", batch_size: int = 64,
                  create_collection: bool = True, dim: int | None = None,
                  progress: bool | None = None, parallel: int | None = None,
                  **backend_options: Any) -> None:
+        """`WeaviateVectorStore(embedding, collection_name="Docs", **options)`, or
+        langchain-weaviate's `WeaviateVectorStore(client, index_name, text_key, embedding)`."""
         from .backends.weaviate import WeaviateBackend
 
-        check_options(backend_options, parameters(WeaviateBackend.__init__), "Weaviate store")
-        with closed_on_error(WeaviateBackend(collection_name, **backend_options)) as backend:
+        peer, options = _from_langchain_weaviate(args, backend_options)
+        if not peer:
+            for name, value in zip(("embedding", "collection_name"), args, strict=False):
+                if name in options:
+                    raise TypeError(f"WeaviateVectorStore got multiple values for {name!r}")
+                options[name] = value
+            if len(args) > 2:
+                raise TypeError("WeaviateVectorStore takes (embedding, collection_name) "
+                                f"positionally, got {len(args)} positional arguments")
+        embedding = options.pop("embedding", None)
+        relevance_score_fn = options.pop("relevance_score_fn", None)
+        collection_name = options.pop("collection_name", "Docs")
+        self.peer_spellings = peer
+        if peer:  # hybrid searches; no dimension probe (the peer never embeds one)
+            retrieval_mode = "hybrid" if embedding is not None else "sparse"
+            dim = 0 if dim is None else dim
+        check_options(options, parameters(WeaviateBackend.__init__), "Weaviate store")
+        with closed_on_error(WeaviateBackend(collection_name, **options)) as backend:
             super().__init__(embedding, backend,
                              retrieval_mode=retrieval_mode, batch_size=batch_size,
                              create_collection=create_collection, dim=dim, progress=progress,
-                             parallel=parallel)
+                             parallel=parallel, relevance_score_fn=relevance_score_fn)
 
     @classmethod
     def from_existing_collection(cls, embedding: Embeddings, collection_name: str,
                                  **kwargs: Any) -> WeaviateVectorStore:
         return cls(embedding, collection_name, create_collection=False, **kwargs)
+
+    @classmethod
+    def from_texts(cls, texts: list[str], embedding: Embeddings | None = None,
+                   metadatas: list[dict[str, Any]] | None = None, *,
+                   ids: list[str] | None = None, tenant: str | None = None,
+                   **kwargs: Any) -> Any:
+        """As BackendVectorStore.from_texts; langchain-weaviate's `client=`, `index_name=`,
+        `text_key=`, `tenant=` (a multi-tenant collection) and `uuids=` work too."""
+        uuids = kwargs.pop("uuids", None)
+        if tenant is not None and not _peer_call(kwargs):  # ours: the store's tenant
+            kwargs["tenant"], tenant = tenant, None
+        elif tenant is not None:
+            kwargs.setdefault("use_multi_tenancy", True)
+        store = cls(embedding=embedding, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids if uuids is None else uuids, tenant=tenant)
+        return store
+
+    @classmethod
+    async def afrom_texts(cls, texts: list[str], embedding: Embeddings | None = None,
+                          metadatas: list[dict[str, Any]] | None = None, *,
+                          ids: list[str] | None = None, tenant: str | None = None,
+                          **kwargs: Any) -> Any:
+        uuids = kwargs.pop("uuids", None)
+        if tenant is not None and not _peer_call(kwargs):  # ours: the store's tenant
+            kwargs["tenant"], tenant = tenant, None
+        elif tenant is not None:
+            kwargs.setdefault("use_multi_tenancy", True)
+        store = await asyncio.to_thread(lambda: cls(embedding=embedding, **kwargs))
+        await store.aadd_texts(texts, metadatas, ids=ids if uuids is None else uuids,
+                               tenant=tenant)
+        return store
+
+    # --- langchain-weaviate's per-call tenant and search keywords ---------------------------
+    def _in_tenant(self, tenant: str | None) -> WeaviateVectorStore:
+        """This store in `tenant` (per call, as langchain-weaviate): same clients."""
+        if tenant is None:
+            return self
+        store = copy.copy(self)
+        store.backend = self.backend.for_tenant(tenant)  # type: ignore[attr-defined]
+        return store
+
+    def add_texts(self, texts: Iterable[str],
+                  metadatas: Iterable[dict[str, Any] | None] | None = None,
+                  tenant: str | None = None, **kwargs: Any) -> list[str]:
+        """BackendVectorStore.add_texts, plus per-call `tenant=` and `uuids=` (its ids)."""
+        if "uuids" in kwargs:
+            kwargs["ids"] = kwargs.pop("uuids")
+        return BackendVectorStore.add_texts(self._in_tenant(tenant), texts, metadatas, **kwargs)
+
+    async def aadd_texts(self, texts: Iterable[str],
+                         metadatas: Iterable[dict[str, Any] | None] | None = None,
+                         tenant: str | None = None, **kwargs: Any) -> list[str]:
+        if "uuids" in kwargs:
+            kwargs["ids"] = kwargs.pop("uuids")
+        return await BackendVectorStore.aadd_texts(self._in_tenant(tenant), texts, metadatas,
+                                                   **kwargs)
+
+    def delete(self, ids: list[str] | None = None, *, filter: Any = None,
+               tenant: str | None = None, **kwargs: Any) -> bool | None:
+        if self.peer_spellings and ids is None and filter is None:
+            raise ValueError("No ids provided to delete.")
+        return BackendVectorStore.delete(self._in_tenant(tenant), ids, filter=filter, **kwargs)
+
+    async def adelete(self, ids: list[str] | None = None, *, filter: Any = None,
+                      tenant: str | None = None, **kwargs: Any) -> bool | None:
+        if self.peer_spellings and ids is None and filter is None:
+            raise ValueError("No ids provided to delete.")
+        return await BackendVectorStore.adelete(self._in_tenant(tenant), ids, filter=filter,
+                                                **kwargs)
+
+    def _peer_search(self, query: str | None, vector: list[float] | None, k: int,
+                     kwargs: dict[str, Any]) -> list[tuple[Document, float]]:
+        """langchain-weaviate's search: Weaviate's hybrid over the query text and vector,
+        its keywords passed through (`alpha`, `filters`, `return_metadata`,
+        `return_properties`, `auto_limit`, `include_vector`, ...), per-call `tenant=`;
+        `filter=` (our filter language) also works."""
+        if self.embedding is None:
+            raise ValueError("_embedding cannot be None for similarity_search (this store "
+                             "has embedding=None)")
+        backend = self.backend.for_tenant(kwargs.pop("tenant", None))  # type: ignore[attr-defined]
+        if kwargs.get("filter") is not None:
+            if kwargs.get("filters") is not None:
+                raise TypeError("pass filter= or filters=, not both")
+            kwargs["filters"] = kwargs.pop("filter")
+        kwargs.pop("filter", None)
+        if kwargs.get("filters") is not None:
+            kwargs["filters"] = parse_any(kwargs["filters"])
+        wanted = list(kwargs.get("return_metadata") or [])
+        kwargs["return_metadata"] = wanted if "score" in wanted else [*wanted, "score"]
+        if "return_properties" in kwargs and self.backend.text_key not in kwargs["return_properties"]:  # type: ignore[attr-defined]
+            kwargs["return_properties"] = [*kwargs["return_properties"], self.backend.text_key]  # type: ignore[attr-defined]
+        return_uuids = kwargs.pop("return_uuids", False)
+        if vector is None:
+            if query is None:
+                raise ValueError("Either query or vector must be provided.")
+            vector = self.embedding.embed_query(query)
+        hits = backend.search_native("hybrid", query=query, vector=list(vector), limit=k,
+                                     **kwargs)
+        pairs = []
+        for hit in hits:
+            extra = {key: v for key, v in hit.extra["metadata"].items() if key != "score"}
+            metadata = {**hit.record.metadata, **extra,
+                        **({"vector": hit.record.vector} if hit.record.vector else {}),
+                        **({"uuid": hit.extra["uuid"]} if return_uuids else {})}
+            pairs.append((Document(page_content=hit.record.text, metadata=metadata), hit.score))
+        return pairs
+
+    def similarity_search(self, query: str, k: int = 4, filter: Any = None,
+                          **kwargs: Any) -> list[Document]:
+        if not self.peer_spellings:
+            return super().similarity_search(query, k, filter, **kwargs)
+        return [d for d, _ in self._peer_search(query, None, k, {"filter": filter, **kwargs})]
+
+    def similarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
+                                     **kwargs: Any) -> list[tuple[Document, float]]:
+        if not self.peer_spellings:
+            return super().similarity_search_with_score(query, k, filter, **kwargs)
+        return self._peer_search(query, None, k, {"filter": filter, **kwargs})
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, filter: Any = None,
+                                    **kwargs: Any) -> list[Document]:
+        if not self.peer_spellings:
+            return super().similarity_search_by_vector(embedding, k, filter, **kwargs)
+        return [d for d, _ in self._peer_search(None, embedding, k, {"filter": filter, **kwargs})]
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                      lambda_mult: float = 0.5, filter: Any = None,
+                                      **kwargs: Any) -> list[Document]:
+        if self.peer_spellings and self.embedding is None:
+            raise ValueError("max_marginal_relevance_search requires a suitable Embeddings object")
+        return super().max_marginal_relevance_search(query, k, fetch_k, lambda_mult, filter,
+                                                     **kwargs)
+
+    def max_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4,
+                                                fetch_k: int = 20, lambda_mult: float = 0.5,
+                                                filter: Any = None, **kwargs: Any
+                                                ) -> list[Document]:
+        if not self.peer_spellings:
+            return super().max_marginal_relevance_search_by_vector(
+                embedding, k, fetch_k, lambda_mult, filter, **kwargs)
+        pairs = self._peer_search(None, embedding, fetch_k,
+                                  {"filter": filter, "include_vector": True, **kwargs})
+        picked = mmr_select(embedding, [d.metadata["vector"] for d, _ in pairs], k, lambda_mult)
+        docs = [pairs[i][0] for i in picked]
+        for doc in docs:
+            doc.metadata.pop("vector")
+        return docs
+
+    # Without an async client the peer runs its sync methods in an executor; so do we.
+    async def asimilarity_search(self, query: str, k: int = 4, filter: Any = None,
+                                 **kwargs: Any) -> list[Document]:
+        if not self.peer_spellings:
+            return await super().asimilarity_search(query, k, filter, **kwargs)
+        return await asyncio.to_thread(self.similarity_search, query, k, filter, **kwargs)
+
+    async def asimilarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
+                                            **kwargs: Any) -> list[tuple[Document, float]]:
+        if not self.peer_spellings:
+            return await super().asimilarity_search_with_score(query, k, filter, **kwargs)
+        return await asyncio.to_thread(self.similarity_search_with_score, query, k, filter,
+                                       **kwargs)
+
+    async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4,
+                                           filter: Any = None, **kwargs: Any) -> list[Document]:
+        if not self.peer_spellings:
+            return await super().asimilarity_search_by_vector(embedding, k, filter, **kwargs)
+        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, filter,
+                                       **kwargs)
+
+    async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                             lambda_mult: float = 0.5, filter: Any = None,
+                                             **kwargs: Any) -> list[Document]:
+        if not self.peer_spellings:
+            return await super().amax_marginal_relevance_search(query, k, fetch_k, lambda_mult,
+                                                                filter, **kwargs)
+        return await asyncio.to_thread(self.max_marginal_relevance_search, query, k, fetch_k,
+                                       lambda_mult, filter, **kwargs)
+
+    async def amax_marginal_relevance_search_by_vector(
+            self, embedding: list[float], k: int = 4, fetch_k: int = 20,
+            lambda_mult: float = 0.5, filter: Any = None, **kwargs: Any) -> list[Document]:
+        if not self.peer_spellings:
+            return await super().amax_marginal_relevance_search_by_vector(
+                embedding, k, fetch_k, lambda_mult, filter, **kwargs)
+        return await asyncio.to_thread(self.max_marginal_relevance_search_by_vector, embedding,
+                                       k, fetch_k, lambda_mult, filter, **kwargs)

@@ -517,8 +517,12 @@ async def test_given_clients_are_never_closed(client, aclient, name) -> None:
 
 
 async def test_one_sided_backends_say_what_is_missing(client, aclient, name) -> None:
-    with pytest.raises(RuntimeError, match="async_client="):
-        await WeaviateBackend(name, client=client).aexists()
+    # Only a sync client: the async methods run it in a worker thread (as the peers do).
+    only_sync = WeaviateBackend(name, client=client)
+    assert not await only_sync.aexists()
+    await only_sync.aupsert(records())
+    assert await only_sync.acount() == 5
+    only_sync.drop()
     only_async = WeaviateBackend(name, async_client=aclient)
     assert not only_async.supports_sync
     with pytest.raises(RuntimeError, match="client=WeaviateClient"):

@@ -54,6 +54,7 @@ Where Weaviate has no server-side equivalent, the work is client-side and said s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -115,7 +116,7 @@ from ..core.retry import RetryPolicy, as_policy, is_transient_rpc
 from ..core.scores import DISTANCES
 from . import weaviate_layout as layout
 from . import weaviate_wire
-from .weaviate_filters import MATCH_NONE, needed_properties, to_weaviate
+from .weaviate_filters import MATCH_NONE, needed_properties, to_weaviate, to_weaviate_flat
 
 _DISTANCE = {
     "cosine": VectorDistances.COSINE,
@@ -131,7 +132,7 @@ _CLOUD_SUFFIXES = (".weaviate.cloud", ".weaviate.network", ".weaviate.io")
 # Objects per request for reads by id, deletes by id and paged scrolls.
 _PAGE = 500
 # Requests that may run twice with the same outcome: retried on transient faults.
-_IDEMPOTENT = {"data.insert_many", "data.delete_many", "collections.exists", "config.get",
+_IDEMPOTENT = {"data.insert_many", "data.insert_many_native", "data.delete_many", "collections.exists", "config.get",
                "tenants.exists", "aggregate.over_all"} | {
     f"query.{m}" for m in ("fetch_objects", "fetch_objects_by_ids", "near_vector", "bm25",
                            "hybrid", "near_object")}
@@ -149,6 +150,8 @@ def _method(handle: Any, path: str) -> Any:
     encoded by weaviate_wire (it returns {index: message} of the refused objects)."""
     if path == "data.insert_many":
         return functools.partial(weaviate_wire.insert_many, handle)
+    if path == "data.insert_many_native":  # the peers' layout: any property values
+        return handle.data.insert_many
     for part in path.split("."):
         handle = getattr(handle, part)
     return handle
@@ -186,6 +189,9 @@ class Info:
     multi_tenant: bool
     properties: dict[str, Any]  # property name -> DataType
     searchable: bool  # the text property is BM25-indexed
+    # The peers' layout (langchain-weaviate, llama-index-vector-stores-weaviate): the text in
+    # `text_key`, every metadata key a property of its own (weaviate_layout: flat layout).
+    flat: bool = False
 
 
 def _bm25_config(bm25: dict[str, Any] | None) -> Any:
@@ -300,7 +306,21 @@ class WeaviateBackend(PlanBackend):
         retry: RetryPolicy | int | None = None,
         timeout: float | Timeout | None = None,
         bm25: dict[str, Any] | None = None,
+        text_key: str = layout.TEXT,
+        new_layout: str = "rag_stores",
+        multi_tenancy: bool = False,
     ) -> None:
+        if new_layout not in ("rag_stores", "flat"):
+            raise ValueError(f"new_layout must be 'rag_stores' or 'flat' (the layout of "
+                             f"langchain-weaviate and llama-index-vector-stores-weaviate), got "
+                             f"{new_layout!r}")
+        if not isinstance(text_key, str) or not _NAME_RE.fullmatch(text_key):
+            raise ValueError(f"text_key must be a valid Weaviate property name, got {text_key!r}")
+        self.text_key, self.new_layout = text_key, new_layout
+        # Tenants chosen per call (langchain-weaviate's use_multi_tenancy): the collection is
+        # created multi-tenant although this backend has no tenant of its own.
+        self.multi_tenancy = multi_tenancy or tenant is not None
+        self._tenants: dict[str, WeaviateBackend] = {}
         self.bm25 = _bm25_config(bm25)
         additional_config = _additional_config(timeout)
         if timeout is not None and (client is not None or async_client is not None):
@@ -448,6 +468,8 @@ class WeaviateBackend(PlanBackend):
         return call_one
 
     async def _async_caller(self) -> Any:
+        if self._aclient is None and self._spec is None:
+            return None  # only a sync client: its calls run in a worker thread
         aclient = await self._async_client()
 
         async def call_one(request: tuple[str, str, dict[str, Any]]) -> Any:
@@ -516,7 +538,8 @@ class WeaviateBackend(PlanBackend):
         if self._info is None or refresh:
             config = yield "schema", "config.get", {}
             info = self._parse_info(config)
-            if info.dim is None:  # a collection made by another tool: read one vector
+            # A collection made by another tool: read one vector (in a tenant, if it has them).
+            if info.dim is None and (self.tenant is not None or not info.multi_tenant):
                 try:
                     found = yield "collection", "query.fetch_objects", {
                         "limit": 1, "include_vector": [info.target] if info.target else True}
@@ -547,16 +570,33 @@ class WeaviateBackend(PlanBackend):
                                    f"{metric}, which this backend does not map")
         match = _DIM_RE.search(config.description or "")
         multi_tenant = bool(config.multi_tenancy_config.enabled)
-        if multi_tenant and self.tenant is None:
+        if multi_tenant and self.tenant is None and not self.multi_tenancy:
             raise ValueError(f"Weaviate collection {self.collection_name!r} is multi-tenant: "
                              "pass tenant=")
         if self.tenant is not None and not multi_tenant:
             raise ValueError(f"Weaviate collection {self.collection_name!r} is not multi-tenant; "
                              f"it cannot hold tenant {self.tenant!r}")
         props = {p.name: p.data_type for p in config.properties}
-        searchable = any(p.name == layout.TEXT and p.index_searchable for p in config.properties)
+        flat = layout.METADATA_JSON not in props  # a peer's collection (module doc)
+        text = self.text_key if flat else layout.TEXT
+        searchable = any(p.name == text and p.index_searchable for p in config.properties)
         return Info(dim=int(match.group(1)) if match else None, distance=distance, target=target,
-                    multi_tenant=multi_tenant, properties=props, searchable=searchable)
+                    multi_tenant=multi_tenant, properties=props, searchable=searchable, flat=flat)
+
+    def for_tenant(self, tenant: str | None) -> WeaviateBackend:
+        """This backend in `tenant` (langchain-weaviate's per-call `tenant=`): same clients."""
+        if tenant is None or tenant == self.tenant:
+            return self
+        if not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant):
+            raise ValueError(f"invalid Weaviate tenant name {tenant!r}: 1 to 64 letters, "
+                             "digits, '_' or '-'")
+        with self._lock:
+            if tenant not in self._tenants:
+                other = copy.copy(self)
+                other.tenant, other._tenant_ready, other._tenants = tenant, False, {}
+                other._owns_client = False  # closed by this backend only
+                self._tenants[tenant] = other
+            return self._tenants[tenant]
 
     def _create_args(self, dim: int) -> dict[str, Any]:
         return {
@@ -568,7 +608,7 @@ class WeaviateBackend(PlanBackend):
             "properties": layout.base_properties(),
             "multi_tenancy_config": Configure.multi_tenancy(
                 enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)
-            if self.tenant is not None else None,
+            if self.multi_tenancy else None,
             "generative_config": self.generative_config,
             # Weaviate >= 1.38 runs async replication for every replicated collection and
             # drops the flag; older servers take it.
@@ -599,7 +639,11 @@ class WeaviateBackend(PlanBackend):
                                  f"BM25-indexed text property {layout.TEXT!r}")
         else:
             try:
-                yield "client", "collections.create", self._create_args(dim)
+                if self.new_layout == "flat":  # as the peers create theirs
+                    yield "client", "collections.create_from_dict", {"config": layout.flat_schema(
+                        self.collection_name, self.text_key, self.multi_tenancy)}
+                else:
+                    yield "client", "collections.create", self._create_args(dim)
             except WeaviateBaseError as exc:
                 if "already exists" not in str(exc):  # else: created meanwhile by another writer
                     raise ValueError(f"Weaviate refused to create collection "
@@ -661,22 +705,34 @@ class WeaviateBackend(PlanBackend):
         if node is None:
             return None
         info = yield from self._load_info()
+        if info.flat:
+            return to_weaviate_flat(node, self.text_key)
         if any(name not in info.properties for name in needed_properties(node)):
             info = yield from self._load_info(refresh=True)
         return to_weaviate(node, info.properties)
 
     def _object(self, record: Record, info: Info) -> Obj:
         vector = list(record.vector or [])
+        if info.flat:
+            obj: Obj = DataObject(properties=layout.flat_properties(
+                self.text_key, record.text, record.metadata), uuid=to_point_id(record.id),
+                vector=None if record.vector is None else
+                {info.target: vector} if info.target else vector)
+            return obj
         props = layout.object_properties(record.text, record.metadata, record.id,
                                          record.ref_doc_id, record.relationships,
                                          self.searchable_keys)
-        obj: Obj = DataObject(properties=props, uuid=to_point_id(record.id),
+        obj = DataObject(properties=props, uuid=to_point_id(record.id),
                               vector={info.target: vector} if info.target else vector)
         return obj
 
     def _record(self, obj: Any, info: Info) -> Record:
-        fields = layout.record_fields(obj.properties)
         vector = (obj.vector or {}).get(info.target or "default")
+        if info.flat:  # the uuid is the id (the peers keep no other)
+            text, metadata = layout.flat_fields(self.text_key, obj.properties)
+            return Record(id=str(obj.uuid), text=text, metadata=metadata,
+                          vector=list(vector) if vector is not None else None)
+        fields = layout.record_fields(obj.properties)
         return Record(id=fields["doc_id"], text=fields["text"], metadata=fields["metadata"],
                       vector=list(vector) if vector is not None else None,
                       ref_doc_id=fields["ref_doc_id"], relationships=fields["relationships"])
@@ -732,27 +788,32 @@ class WeaviateBackend(PlanBackend):
         dim = len(records[0].vector or [])
         check_records(records, dim or None)
         missing = [r.id for r in records if r.vector is None]
-        if missing:
-            raise ValueError(f"records {missing[:5]} have no vector; Weaviate stores "
-                             "self-provided vectors only")
         info = self._info
+        if missing and not (self.new_layout == "flat" if info is None else info.flat):
+            raise ValueError(f"records {missing[:5]} have no vector; Weaviate stores "
+                             "self-provided vectors only (the peers' layout: a vectorizer)")
         if info is None or (self.tenant is not None and not self._tenant_ready):
             info = yield from self._ensure(dim, False)
-        if info.dim is not None and info.dim != dim:
+        if dim and info.dim is not None and info.dim != dim:
             check_records(records, info.dim)  # names the first record of the wrong size
         # The last record of an id wins, as it would written one after the other.
         by_uuid = {to_point_id(r.id): r for r in records}
         objects = [self._object(r, info) for r in by_uuid.values()]
-        yield from self._ensure_properties(objects, info)
+        if not info.flat:  # the peers' properties come from Weaviate's auto-schema, as theirs
+            yield from self._ensure_properties(objects, info)
         failures: list[tuple[str, str]] = []
         for start in range(0, len(objects), self.batch_size):
             chunk = objects[start:start + self.batch_size]
-            refused = yield "collection", "data.insert_many", {"objects": chunk}
+            if info.flat:
+                result = yield "collection", "data.insert_many_native", {"objects": chunk}
+                refused = {i: e.message for i, e in result.errors.items()}
+            else:
+                refused = yield "collection", "data.insert_many", {"objects": chunk}
             failures += [(str(chunk[i].uuid), message) for i, message in refused.items()]
         if failures:
             raise WeaviateWriteError(self.collection_name, {
                 by_uuid[u].id if u in by_uuid else u: m for u, m in failures}, len(objects))
-        if info.dim is None:
+        if info.dim is None and dim:
             info.dim = dim
 
     def _delete(self, ids: Sequence[str]) -> Plan:
@@ -782,7 +843,7 @@ class WeaviateBackend(PlanBackend):
     # --- read plans -----------------------------------------------------------------------
     def _fetch_args(self, info: Info, with_vectors: bool) -> dict[str, Any]:
         return {"include_vector": ([info.target] if info.target else True) if with_vectors
-                else False, "return_properties": _RETURNED}
+                else False, "return_properties": None if info.flat else _RETURNED}
 
     def _get(self, ids: Sequence[str], with_vectors: bool) -> Plan:
         info = yield from self._load_info()
@@ -808,7 +869,7 @@ class WeaviateBackend(PlanBackend):
                 args["after"] = after
             else:  # offsets: at most QUERY_MAXIMUM_RESULTS records (a server error beyond),
                 # in one stable order across pages
-                args.update(filters=where, offset=len(records), sort=Sort.by_property(layout.DOC_ID))
+                args.update(filters=where, offset=len(records), sort=self._order(info))
             result = yield "collection", "query.fetch_objects", args
             records.extend(self._record(o, info) for o in result.objects)
             if len(result.objects) < page:
@@ -828,12 +889,16 @@ class WeaviateBackend(PlanBackend):
         if where is None:
             args["after"] = offset
         else:  # offsets need one stable order across pages
-            args.update(filters=where, offset=offset or 0, sort=Sort.by_property(layout.DOC_ID))
+            args.update(filters=where, offset=offset or 0, sort=self._order(info))
         result = yield "collection", "query.fetch_objects", args
         records = [self._record(o, info) for o in result.objects]
         if len(records) < limit:
             return records, None
         return records, result.objects[-1].uuid if where is None else (offset or 0) + limit
+
+    @staticmethod
+    def _order(info: Info) -> Any:
+        return Sort.by_property("_id" if info.flat else layout.DOC_ID)
 
     def _count(self, node: Node | Any | None) -> Plan:
         where = yield from self._where(node)
@@ -872,7 +937,7 @@ class WeaviateBackend(PlanBackend):
         for field in query.query_properties or [TEXT_FIELD]:
             key, boost = split_boost(field)
             if key == TEXT_FIELD:
-                props.append(layout.TEXT + boost)
+                props.append((self.text_key if info.flat else layout.TEXT) + boost)
                 continue
             if key not in self.searchable_keys:
                 raise ValueError(
@@ -929,6 +994,37 @@ class WeaviateBackend(PlanBackend):
                         return_metadata=MetadataQuery(score=True))
             return "hybrid", args
         raise ValueError(f"unknown search mode {mode!r}")
+
+    def search_native(self, method: str, **kwargs: Any) -> list[Hit]:
+        """Weaviate's own `query.<method>(**kwargs)` (langchain-weaviate passes its search
+        keywords to `hybrid` as they are: `alpha`, `filters`, `return_metadata`, `auto_limit`,
+        ...); each hit's `extra["metadata"]` holds the metadata Weaviate returned."""
+        return self._run(self._native(method, kwargs))  # type: ignore[no-any-return]
+
+    async def asearch_native(self, method: str, **kwargs: Any) -> list[Hit]:
+        return await self._arun(self._native(method, kwargs))  # type: ignore[no-any-return]
+
+    def _native(self, method: str, kwargs: dict[str, Any]) -> Plan:
+        if method not in ("hybrid", "near_vector", "near_text", "bm25", "fetch_objects"):
+            raise ValueError(f"unknown Weaviate query method {method!r}")
+        info = yield from self._load_info()
+        if kwargs.get("filters") is not None:
+            kwargs["filters"] = yield from self._where(kwargs["filters"])
+            if kwargs["filters"] is MATCH_NONE:
+                return []
+        if kwargs.get("include_vector") is True and info.target:
+            kwargs["include_vector"] = [info.target]
+        if method in ("hybrid", "near_vector") and info.target:
+            kwargs.setdefault("target_vector", info.target)
+        if not info.flat:
+            kwargs.setdefault("return_properties", _RETURNED)
+        result = yield "collection", f"query.{method}", kwargs
+        hits = []
+        for obj in result.objects:
+            metadata = {k: v for k, v in vars(obj.metadata).items() if v is not None}
+            hits.append(Hit(self._record(obj, info), float(obj.metadata.score or 0.0),
+                            {"uuid": str(obj.uuid), "metadata": metadata}))
+        return hits
 
     @staticmethod
     def _client_fusion(query: Query) -> bool:

@@ -210,3 +210,43 @@ def _stored(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     return float(value)
+
+
+def to_weaviate_flat(node: Node | Any | None, text_key: str = "text") -> _Filters | MatchNone | None:
+    """A filter tree on a collection of the flat layout (weaviate_layout): each metadata key
+    is the property of that name. A native Weaviate filter passes through untouched."""
+    if node is None or isinstance(node, (_Filters, MatchNone)):
+        return node
+    if not isinstance(node, (Field, And, Or, Not)):
+        raise FilterError(f"a filter tree or a Weaviate filter was expected, got "
+                          f"{type(node).__name__}")
+    result = _flat(normalize(node), text_key)
+    return None if result is True else MATCH_NONE if result is False else result
+
+
+def _flat(node: Node, text_key: str) -> _Filters | bool:
+    if isinstance(node, (And, Or)):
+        fold, combine = (fold_and, Filter.all_of) if isinstance(node, And) else (
+            fold_or, Filter.any_of)
+        parts = fold(_flat(c, text_key) for c in node.children)
+        return parts if isinstance(parts, bool) else _one(parts, combine)
+    if isinstance(node, Not):
+        inner = _flat(node.child, text_key)
+        return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
+    key, op, value = node.key, node.op, node.value
+    if key == DOC_ID:
+        ids = point_ids(node)
+        return Filter.by_id().contains_any(ids) if ids else False
+    prop = Filter.by_property(record_field(node) or key)  # $ref_doc_id: its property
+    if op == "eq":
+        return prop.equal(value)
+    if op == "in":
+        return prop.contains_any(list(value)) if value else False
+    if op in _RANGE:
+        return getattr(prop, _RANGE[op])(parse_date(value) if isinstance(value, str)
+                                         and parse_date(value) else value)
+    if op in ("text_match", "text_match_insensitive"):
+        return prop.like(f"*{value}*")
+    if op == "exists":
+        return prop.is_none(not value)
+    raise FilterError(f"operator {op!r} on {key!r} has no Weaviate translation")

@@ -70,6 +70,14 @@ markers; `decode_text` undoes it. Other strings are stored as they are.
 
 Properties are never created by Weaviate's auto-schema (it would pick word tokenization):
 the backend adds `property_definition(name)` for new names before inserting.
+
+The flat layout (the peers': langchain-weaviate and llama-index-vector-stores-weaviate),
+detected on open (a collection without `metadata_json`) and used in place: the text in the
+property `text_key` (default "text"), every metadata key a property of its own named as the
+key (Weaviate's auto-schema types it, as it does for the peers), the id the object's uuid
+(no `doc_id`). llama-index-vector-stores-weaviate's nodes are metadata of this layout too
+(`_node_content`, `_node_type`, `ref_doc_id`, `doc_id`, `document_id`: the facade maps them).
+New collections take it only when a store is built with a peer's spellings.
 """
 
 from __future__ import annotations
@@ -291,3 +299,26 @@ def missing_properties(names: Iterable[str], existing: Iterable[str]) -> list[Pr
     """Definitions for the names a collection does not have yet (add them before inserting)."""
     have = set(existing)
     return [property_definition(n) for n in dict.fromkeys(names) if n not in have]
+
+
+def flat_schema(name: str, text_key: str, multi_tenancy: bool) -> dict[str, Any]:
+    """A new collection of the flat layout, the schema dict langchain-weaviate creates."""
+    enabled = bool(multi_tenancy)
+    return {"class": name, "properties": [{"name": text_key, "dataType": ["text"]}],
+            "multiTenancyConfig": {"enabled": enabled, "autoTenantCreation": enabled,
+                                   "autoTenantActivation": enabled}}
+
+
+def flat_properties(text_key: str, text: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's properties in the flat layout: the metadata as it is, the text beside it."""
+    if text_key in metadata:
+        raise ValueError(f"metadata key {text_key!r} is the text property of this collection "
+                         "(text_key): rename the key")
+    return {**metadata, text_key: text}
+
+
+def flat_fields(text_key: str, props: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(text, metadata) of an object of the flat layout."""
+    metadata = dict(props)
+    text = metadata.pop(text_key, None)
+    return text or "", metadata

@@ -112,7 +112,7 @@ def test_concurrent_queries_share_runs_and_get_their_own_vectors() -> None:
         gate.wait(5)  # the first run holds on until every caller has queued
         return [t.upper() for t in batch]
 
-    batcher = QueryBatcher(embed, limit=8)
+    batcher = QueryBatcher(embed, limit=8, runners=1)
     results: dict[int, str] = {}
 
     def call(i: int) -> None:

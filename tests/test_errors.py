@@ -29,7 +29,8 @@ CASES = [
     ("add_texts", (["a"], ["not a dict"]), {}, TypeError,
      r"metadatas must be dicts \(or None\), got str 'not a dict'"),
     ("add_texts", (["a"],), {"ids": [""]}, ValueError,
-     r"ids must be non-empty strings \(None: a generated id\), got ''"),
+     r"ids must be non-empty strings(, uuid.UUIDs or unsigned 64-bit ints)? "
+     r"\(None: a generated id\), got ''"),
     ("add_texts", (["a", "b"],), {"ids": ["1"]}, ValueError, r"got 2 texts but 1 ids"),
     ("similarity_search", ("apple",), {"filter": {"n": {"$regex": "a"}}}, ValueError, r"\$regex"),
     # What some engine cannot store or read back is refused before any write (README:

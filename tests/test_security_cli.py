@@ -9,6 +9,7 @@ import pytest
 
 from rag_stores.backends.qdrant import QdrantBackend
 from rag_stores.cli import main
+from tests.test_app import run
 
 
 @pytest.fixture(autouse=True)
@@ -17,12 +18,6 @@ def _models(seeded_models, monkeypatch, tmp_path):
     for var in ("RAG_STORES_QDRANT_API_KEY", "RAG_STORES_WEAVIATE_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def stored_ids(path: Path, collection: str = "docs") -> set[str]:

@@ -160,16 +160,19 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query(args: argparse.Namespace) -> int:
+def _hits(args: argparse.Namespace, text: str) -> list[Any]:
+    """The hits of `text` in the collection the arguments name (query and ask alike)."""
     flt = app.parse_filter_json(args.filter)
     if args.k < 1:
         raise app.AppError(f"--k must be at least 1, got {args.k}")
     with ExitStack() as stack:
         store = _store_args(args, create=False)
         stack.callback(store.close)
-        options = {"fetch_k": max(20, 4 * args.k)} if args.mode == "mmr" else {}
-        hits = store.search_hits(app.make_query(store, args.text, args.mode, args.k, flt,
-                                                **options))
+        return app.retrieve(store, text, args.mode, args.k, flt)
+
+
+def _query(args: argparse.Namespace) -> int:
+    hits = _hits(args, args.text)
     if not hits:
         print("no results")
     for rank, hit in enumerate(hits, 1):
@@ -180,13 +183,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    flt = app.parse_filter_json(args.filter)
-    if args.k < 1:
-        raise app.AppError(f"--k must be at least 1, got {args.k}")
-    with ExitStack() as stack:
-        store = _store_args(args, create=False)
-        stack.callback(store.close)
-        hits = app.retrieve(store, args.question, args.mode, args.k, flt)
+    hits = _hits(args, args.question)
     llm, why = app.choose_llm(args.llm)
     if llm is None:
         print(f"LLM: {why}\nso no answer; this is the exact prompt the LLM would get:")

@@ -14,6 +14,11 @@ from ..servers import qdrant, weaviate
 from ..servers.process import ServerError, serve_until_stopped
 
 
+def _api_key_help(env: str, default: str = "anonymous") -> str:
+    return (f"require this API key; default: {default}. Prefer setting ${env}: a command-line "
+            "argument shows in `ps` to every user of this machine")
+
+
 def register_cli(subparsers: Any) -> None:
     """Add the `weaviate` and `qdrant` groups to the `rag-stores` command."""
     _register_weaviate(subparsers)
@@ -105,10 +110,7 @@ def _register_weaviate(subparsers: Any) -> None:
     serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: a free one)")
     serve.add_argument("--data-dir", default=None,
                        help="data directory (default: a temporary one, deleted on exit)")
-    serve.add_argument("--api-key", default=None,
-                       help=f"require this API key; default: anonymous. Prefer setting "
-                            f"${weaviate.ENV_API_KEY}: a command-line argument shows in `ps` to "
-                            "every user of this machine")
+    serve.add_argument("--api-key", default=None, help=_api_key_help(weaviate.ENV_API_KEY))
     serve.add_argument("--version", default=weaviate.DEFAULT_VERSION,
                        help="Weaviate release (%(default)s)")
     serve.set_defaults(func=_weaviate_serve)
@@ -119,10 +121,7 @@ def _register_weaviate(subparsers: Any) -> None:
     cluster.add_argument("--nodes", type=int, default=3, help="number of nodes (%(default)s)")
     cluster.add_argument("--data-dir", default=None,
                          help="data directory, one folder per node (default: temporary ones)")
-    cluster.add_argument("--api-key", default=None,
-                         help=f"require this API key; default: anonymous. Prefer setting "
-                              f"${weaviate.ENV_API_KEY}: a command-line argument shows in `ps` to "
-                              "every user of this machine")
+    cluster.add_argument("--api-key", default=None, help=_api_key_help(weaviate.ENV_API_KEY))
     cluster.add_argument("--version", default=weaviate.DEFAULT_VERSION,
                          help="Weaviate release (%(default)s)")
     cluster.set_defaults(func=_weaviate_cluster)
@@ -181,9 +180,7 @@ def _register_qdrant(subparsers: Any) -> None:
         parser.add_argument("--storage", default=None,
                             help="data directory (default: a temporary one, deleted on exit)")
         parser.add_argument("--api-key", default=None,
-                            help=f"require this API key; default: none. Prefer setting "
-                                 f"${qdrant.ENV_API_KEY}: a command-line argument shows in `ps` to "
-                                 "every user of this machine")
+                            help=_api_key_help(qdrant.ENV_API_KEY, default="none"))
 
     serve = commands.add_parser("serve", help="run a Qdrant server on loopback until Ctrl-C")
     common(serve)

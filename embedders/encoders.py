@@ -336,14 +336,15 @@ class QueryBatcher:
 
     Up to `runners` callers run the model at once; callers that arrive meanwhile wait, and
     the next free one runs all that queued up (at most `limit`) together, in runs by length.
-    A lone query waits for nothing. Measured on 2 cores, 32 threads: short queries (CISI
-    titles) 409 q/s with one runner, 327 with two, 275 one query per call; long mixed ones
-    (CISI queries) 51, 53 and 62: there one run per query wins (benchmarks/README).
+    A lone query waits for nothing. Measured on 2 loaded cores, 32 threads (2026-12-06):
+    short queries (CISI titles) 217 q/s with 4 runners, 118 with one, 178 one query per
+    call; long mixed ones (CISI queries) 23, 20 and 35, where batching gains nothing and
+    runs side by side win: hence 4 runners.
     Thread-safe: async stores and faces call it from worker threads, so the event loop
     never runs the model.
     """
 
-    def __init__(self, embed: Any, limit: int = QUERY_BATCH, runners: int = 1) -> None:
+    def __init__(self, embed: Any, limit: int = QUERY_BATCH, runners: int = 4) -> None:
         self.embed, self.limit, self.runners = embed, limit, runners
         self.cond = threading.Condition(threading.Lock())
         self.queue: deque[_Pending] = deque()

@@ -265,3 +265,39 @@ def test_edge_is_the_default_on_disk_and_local_mode_folders_keep_local_mode(tmp_
     _same_records(reopened, moved, [f"doc-{i}" for i in range(30)])
     reopened.close()
     moved.close()
+
+
+def test_a_first_filter_on_a_field_indexes_it_and_the_index_is_remembered(tmp_path: Path) -> None:
+    """Issue 29: filtered search on the embedded default needs no declared payload index.
+    The index is typed from the filter, recorded in the collection metadata (a reopened store
+    and the other face skip it), and results equal local mode's on the same records."""
+    from rag_stores.backends.qdrant import AUTO_INDEXES
+    from rag_stores.core.filters import from_dict
+
+    rng = random.Random(7)
+    records = [Record(id=str(i), text=f"t{i}", vector=[rng.random() for _ in range(DIM)],
+                      metadata={"year": 1990 + i % 30, "genre": ["a", "b", "c"][i % 3],
+                                "seen": i % 2 == 0, "when": f"20{10 + i % 15}-01-01T00:00:00Z"})
+               for i in range(300)]
+    local = QdrantBackend("c", location=":memory:")
+    edge = QdrantBackend("c", engine="edge", path=str(tmp_path))
+    flt = from_dict({"$and": [{"year": {"$gte": 2000}}, {"genre": {"$in": ["a", "b"]}},
+                              {"seen": True}, {"when": {"$lt": "2020-01-01T00:00:00Z"}}]})
+    query = Query(vector=[0.5] * DIM, k=10, filter=flt)
+    for backend in (local, edge):
+        backend.ensure_collection(DIM, False)
+        backend.upsert(records)
+    assert AUTO_INDEXES not in edge.collection_metadata()
+    want = [(h.record.id, round(h.score, 3)) for h in local.search(query)]
+    assert len(want) == 10
+    assert [(h.record.id, round(h.score, 3)) for h in edge.search(query)] == want
+    assert edge.collection_metadata()[AUTO_INDEXES] == {
+        "metadata.year": "float", "metadata.genre": "keyword", "metadata.seen": "bool",
+        "metadata.when": "datetime"}
+    assert edge.count(flt) == local.count(flt)
+    edge.close()
+    reopened = QdrantBackend("c", engine="edge", path=str(tmp_path))
+    assert [(h.record.id, round(h.score, 3)) for h in reopened.search(query)] == want
+    assert reopened._info is not None and "metadata.genre" in reopened._info.auto_indexed
+    reopened.close()
+    local.close()

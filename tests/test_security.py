@@ -153,10 +153,8 @@ def test_a_tenant_store_refuses_a_collection_in_the_llama_peer_layout(connect: M
     peer = LlamaQdrantStore(name, layout="llama", **connect())
     peer.add([TextNode(id_="n", text="t", embedding=[1.0] * 8)])
     peer.close()
-    tenant = QdrantVectorStore(EMB, name, tenant="acme", **connect())
     with pytest.raises(ValueError, match="llama layout, which keeps no tenant field"):
-        tenant.add_texts(["x"], ids=["y"])
-    tenant.close()
+        QdrantVectorStore(EMB, name, tenant="acme", **connect()).add_texts(["x"], ids=["y"])
     again = LlamaQdrantStore(name, **connect())
     assert again.backend.count() == 1  # nothing written
     again.close()

@@ -37,7 +37,7 @@ import grpc
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ..core.filters import And, Field, FilterError, Node, Not, Or, parse_date
+from ..core.filters import RANGE_OPERATORS, And, Field, FilterError, Node, Not, Or, parse_date
 from ..core.fusion import DEFAULT_RRF_K, canonical, fuse, leg_depth, weights, window
 from ..core.ids import legacy_tenant_point_id, qdrant_point_id, tenant_point_id
 from ..core.loops import PerLoop
@@ -583,8 +583,6 @@ class QdrantBackend(PlanBackend):
                                     "metadata": {IDS_MARKER: IDS_VERSION, LAYOUT_KEY: self.layout}}
         self._info = Info(dim=dim, distance=self.distance, sparse=sparse,
                           vector_name=self.vector_name)
-        if self.layout == "auto":
-            self.layout = self.new_layout
         if not self._is_local():
             indexes: dict[str, Any] = {"doc_id": "keyword", "ref_doc_id": "keyword"}
             if self.tenant is not None:
@@ -1145,7 +1143,7 @@ def _value_schema(value: Any, op: str) -> str | None:
     if isinstance(value, (int, float)):
         return "float"  # eq on a number is a Range (qdrant_filters), which float indexes serve
     if isinstance(value, str):
-        if op not in ("gt", "gte", "lt", "lte"):
+        if op not in RANGE_OPERATORS:
             return "keyword"
         return "datetime" if parse_date(value) is not None else None
     return None

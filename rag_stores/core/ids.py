@@ -53,7 +53,7 @@ def tenant_point_id(tenant: str, user_id: str) -> str:
 
 
 def legacy_tenant_point_id(tenant: str, user_id: str) -> str:
-    """The tenant point id of collections created before TENANT_IDS_MARKER existed: ambiguous
+    """The tenant point id of collections created before backends.qdrant.IDS_MARKER: ambiguous
     (("acme", "prod/s") and ("acme/prod", "s") share one), so only ever used together with a
     check of the stored tenant and user id (backends/qdrant.py)."""
     return to_point_id(f"tenant:{tenant}/{user_id}")

@@ -36,6 +36,13 @@ EXPECTED = {
     "grouped_generation.py": ["  jwst         -> [fake LLM", "grouped: [fake LLM",
                               "Which of these observes in infrared? Answer with its name.: "
                               '[{"text":"The James Webb'],
+    "switch_from_peers.py": ["written by langchain-qdrant: 22 points",
+                             "read by rag-stores: The James Webb Space Telescope observes the "
+                             "early universe in infrared light. 2021\n",
+                             "added by rag-stores, read by langchain-qdrant: The Chandra",
+                             "written by langchain-weaviate: 22 objects",
+                             "infrared light. 2021.0\n",
+                             "added by rag-stores, read by langchain-weaviate: The Chandra"],
     "qdrant_to_weaviate.py": ["moved 22 records from Qdrant on disk to Weaviate at",
                               "verified: True",
                               "on Weaviate: ['mars-rover'",

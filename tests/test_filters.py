@@ -12,6 +12,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import grpc
@@ -258,8 +259,15 @@ def test_reserved_keys_and_record_field_operators() -> None:
 def test_native_filters_pass_through() -> None:
     q = models.Filter(must=[models.FieldCondition(key="x", match=models.MatchValue(value=1))])
     assert to_qdrant(q) is q
-    w = Filter.by_property("x").equal(1)
-    assert to_weaviate(w) is w
+    for w in (Filter.by_property("md_x__n").equal(1), Filter.by_id().equal(str(uuid.uuid4())),
+              Filter.by_property(layout.REF_DOC_ID).equal("d")):
+        assert to_weaviate(w) is w  # the layout's own properties and ids: as they are
+    # a metadata key: its layout property (README: a native filter on our collections)
+    assert _wire(to_weaviate(Filter.by_property("x").equal(1))) == _wire(
+        to_weaviate(Field("x", "eq", 1)))
+    for bad in (Filter.by_property("x").like("a*b"), Filter.by_property("x").equal([1, 2])):
+        with pytest.raises(UnsupportedError, match="metadata key 'x'.*filter dict"):
+            to_weaviate(bad)
     cond = models.IsEmptyCondition(is_empty=models.PayloadField(key="x"))
     assert to_qdrant(cond) == models.Filter(must=[cond])
 
@@ -454,8 +462,21 @@ def test_native_filters_select_the_same(qdrant: QdrantClient, weaviate_collectio
                 & Filter.by_property(layout.property_for_key("year", "n")).greater_or_equal(2000))
     for flt in (tree, native_q, to_qdrant(tree)):
         assert _qdrant_ids(qdrant, "nested", to_qdrant(flt)) == expected
-    for wflt in (tree, native_w, to_weaviate(tree, known)):
+    # the same native filter naming the metadata keys, as a user of the peers writes it
+    by_key = Filter.by_property("genre").equal("scifi") & Filter.by_property("year").greater_or_equal(2000)
+    for wflt in (tree, native_w, to_weaviate(tree, known), by_key):
         assert _weaviate_ids(collection, to_weaviate(wflt, known)) == expected
+    pairs = [(Filter.by_property("tags").contains_any(["ai", "magic"]), {"tags": {"$in": ["ai", "magic"]}}),
+             (Filter.by_property("author name").like("*ann*"), {"author name": {"$like": "ann"}}),
+             (Filter.by_property("genre").is_none(False), {"genre": {"$exists": True}}),
+             (Filter.not_(Filter.by_property("year").less_than(2000))
+              | Filter.by_property("release.date").greater_than(datetime(2010, 1, 1, tzinfo=timezone.utc)),
+              {"$or": [{"$not": {"year": {"$lt": 2000}}},
+                       {"release.date": {"$gt": "2010-01-01T00:00:00+00:00"}}]})]
+    for native, spec in pairs:
+        assert needed_properties(native) == needed_properties(from_dict(spec))
+        got = _weaviate_ids(collection, to_weaviate(native, known))
+        assert got == _weaviate_ids(collection, to_weaviate(from_dict(spec), known)) and got
 
 
 def test_qdrant_does_what_weaviate_cannot(qdrant: QdrantClient) -> None:

@@ -208,6 +208,15 @@ def test_delete_by_id_and_by_filter(backend: WeaviateBackend) -> None:
     assert [r.id for r in backend.scroll()] == ["b"]
 
 
+def test_native_filter_on_a_metadata_key(backend: WeaviateBackend) -> None:
+    """Filter.by_property("n") names the metadata key, as on the peers' flat collections."""
+    backend.upsert(records())
+    native = Filter.by_property("n").greater_or_equal(2) & Filter.by_property("n").less_than(4)
+    assert sorted(ids(backend.search(Query(mode="dense", k=10, vector=Q, filter=native)))) == ["b", "c"]
+    backend.delete_where(Filter.by_property("n").equal(0))
+    assert sorted(r.id for r in backend.scroll()) == ["a2", "b", "c", "d"]
+
+
 def test_scroll_pages_with_and_without_filter(backend: WeaviateBackend) -> None:
     many = [Record(id=f"r{i}", text="t", metadata={"even": i % 2 == 0}, vector=VECS["a"])
             for i in range(1203)]

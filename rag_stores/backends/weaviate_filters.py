@@ -31,10 +31,18 @@ What Weaviate cannot do exactly, raised as UnsupportedError: text matches on a v
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from weaviate.classes.query import Filter
-from weaviate.collections.classes.filters import _Filters
+from weaviate.collections.classes.filters import (
+    _FilterAnd,
+    _FilterNot,
+    _FilterOr,
+    _Filters,
+    _FilterValue,
+    _Operator,
+)
 
 from ..core.filters import DOC_ID, And, Field, FilterError, Node, Not, Or, parse_date
 from ..core.query import UnsupportedError
@@ -63,16 +71,18 @@ _RANGE = {"gt": "greater_than", "gte": "greater_or_equal", "lt": "less_than",
 
 def to_weaviate(node: Node | Any | None,
                 known_properties: Collection[str] | None = None) -> _Filters | MatchNone | None:
-    """Translate a filter tree; a native Weaviate filter passes through untouched."""
-    if node is None or isinstance(node, (_Filters, MatchNone)):
+    """Translate a filter tree; a native Weaviate filter passes through, its conditions on
+    metadata keys mapped to the layout's properties (`native`)."""
+    if node is None or isinstance(node, MatchNone):
         return node
-    if not isinstance(node, (Field, And, Or, Not)):
+    if not isinstance(node, (Field, And, Or, Not, _Filters)):
         raise FilterError(
             f"a filter tree or a Weaviate filter was expected, got {type(node).__name__} "
             "(parse dicts with rag_stores.core.filters.from_dict)"
         )
     known = None if known_properties is None else set(known_properties)
-    result = _translate(normalize(node), known)
+    result = (native(node, known) if isinstance(node, _Filters)
+              else _translate(normalize(node), known))
     if result is True:
         return None
     if result is False:
@@ -91,6 +101,66 @@ def _translate(node: Node, known: set[str] | None) -> _Filters | bool:
         inner = _translate(node.child, known)
         return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
     return _field(node, known)
+
+
+# Native conditions -> filter tree operators (IsNull and Like are mapped apart).
+_NATIVE_OPS = {_Operator.EQUAL: "eq", _Operator.NOT_EQUAL: "ne", _Operator.GREATER_THAN: "gt",
+               _Operator.GREATER_THAN_EQUAL: "gte", _Operator.LESS_THAN: "lt",
+               _Operator.LESS_THAN_EQUAL: "lte", _Operator.CONTAINS_ANY: "in",
+               _Operator.CONTAINS_NONE: "nin", _Operator.CONTAINS_ALL: "all"}
+
+
+def native(flt: _Filters, known: set[str] | None) -> _Filters | bool:
+    """A native Weaviate filter on a collection of this layout: `Filter.by_property("page")`
+    names a metadata key, whose values live in `md_<stem>__<kind>` properties, so each such
+    condition is translated like the tree's Field("page", ...). Conditions on the layout's
+    own properties (text, doc_id, md_..., ids) pass through as they are."""
+    if isinstance(flt, (_FilterAnd, _FilterOr)):
+        fold, combine = (fold_and, Filter.all_of) if isinstance(flt, _FilterAnd) else (
+            fold_or, Filter.any_of)
+        parts = fold(native(f, known) for f in flt.filters)
+        return parts if isinstance(parts, bool) else _one(parts, combine)
+    if isinstance(flt, _FilterNot):
+        inner = native(flt.filters[0], known)
+        return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
+    field = _native_field(flt)
+    return flt if field is None else _translate(normalize(field), known)
+
+
+def _native_leaves(flt: _Filters) -> list[Field]:
+    """The conditions on metadata keys in a native filter, as tree Fields."""
+    if isinstance(flt, (_FilterAnd, _FilterOr, _FilterNot)):
+        return [f for child in flt.filters for f in _native_leaves(child)]
+    field = _native_field(flt)
+    return [] if field is None else [field]
+
+
+def _native_field(flt: _Filters) -> Field | None:
+    """A native condition on a metadata key as a tree Field; None for the layout's own
+    properties (text, doc_id, md_...) and ids, which pass through."""
+    key = getattr(flt, "target", None)
+    if (not isinstance(flt, _FilterValue) or not isinstance(key, str)
+            or key in layout.RESERVED or key.startswith((layout.PREFIX, "_"))):
+        return None
+    operator, value = flt.operator, flt.value
+
+    def plain(v: Any) -> Any:
+        return v.isoformat() if isinstance(v, datetime) else v
+
+    value = [plain(v) for v in value] if isinstance(value, list) else plain(value)
+    if operator == _Operator.IS_NULL:
+        return Field(key, "exists", not value)
+    if operator == _Operator.LIKE and isinstance(value, str):
+        inner = value.strip("*")
+        if value == f"*{inner}*" and inner and "*" not in inner and "?" not in inner:
+            return Field(key, "text_match", inner)
+    op = _NATIVE_OPS.get(operator)
+    if op is None or (isinstance(value, list) and op in {"eq", "ne", *_RANGE}):
+        raise UnsupportedError(
+            f"native Weaviate filter {operator.value} {value!r} on metadata key {key!r} has no "
+            "translation to this collection's layout (metadata lives in md_<key>__<kind> "
+            "properties): write it as a filter dict, e.g. {" + repr(key) + ": {\"$eq\": ...}}")
+    return Field(key, op, value)
 
 
 def _one(parts: list[_Filters], combine: Any) -> _Filters:
@@ -175,6 +245,8 @@ def _key_filter(key: str, kind: str, make: Any, known: set[str] | None) -> _Filt
 
 def needed_properties(node: Node | Any | None) -> set[str]:
     """The property names the translation of `node` reads (to refresh a cached schema)."""
+    if isinstance(node, _Filters):
+        return set().union(*(_needed(normalize(f)) for f in _native_leaves(node)))
     if not isinstance(node, (Field, And, Or, Not)):
         return set()
     return _needed(normalize(node))

@@ -145,3 +145,136 @@ async def test_llama_index_qdrant_spellings() -> None:
     hybrid = VectorStoreQuery(query_embedding=[1.0, 0.0], query_str="whale", similarity_top_k=1,
                               hybrid_top_k=1, mode=VectorStoreQueryMode.HYBRID)
     assert (await store.aquery(hybrid)).nodes
+
+
+def _nodes(*specs: tuple[int, str, str]) -> list[TextNode]:
+    """TextNodes (uuid from n, text, source document) with 2-dim embeddings."""
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo
+
+    return [TextNode(id_=str(uuid.UUID(int=n)), text=text, embedding=[1.0, float(n)],
+                     metadata={"n": n},
+                     relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)})
+            for n, text, doc in specs]
+
+
+async def test_llama_index_qdrant_custom_sharding_on_a_cluster(qdrant_cluster) -> None:
+    """sharding_method=CUSTOM, shard_keys= created with the collection, shard_key_selector_fn,
+    per-call shard_identifier= routing writes, reads, queries and deletes."""
+    url = qdrant_cluster.nodes[0].url
+    name = f"shards_{uuid.uuid4().hex[:8]}"
+    client, aclient = QdrantClient(url=url), AsyncQdrantClient(url=url)
+    try:
+        store = LlamaQdrantVectorStore(
+            name, client=client, aclient=aclient, sharding_method=models.ShardingMethod.CUSTOM,
+            shard_keys=["even", "odd"], shard_key_selector_fn=lambda n: ["even", "odd"][n % 2])
+        store.add(_nodes((1, "one", "d1"), (3, "three", "d2")), shard_identifier=1)
+        await store.async_add(_nodes((2, "two", "d1")), shard_identifier=2)
+        info = client.http.distributed_api.collection_cluster_info(name).result
+        assert {s.shard_key for s in info.local_shards + info.remote_shards} == {"even", "odd"}
+        assert len(store.get_nodes()) == 3  # no identifier: every shard
+        assert [n.text for n in store.get_nodes(shard_identifier=4)] == ["two"]
+        assert len(await store.aget_nodes(shard_identifier=7)) == 2
+        query = VectorStoreQuery(query_embedding=[1.0, 0.0], similarity_top_k=5)
+        assert [n.text for n in store.query(query, shard_identifier=0).nodes] == ["two"]
+        assert len((await store.aquery(query, shard_identifier=1)).nodes) == 2
+        store.delete("d1", shard_identifier=1)  # d1 in the odd shard only
+        assert sorted(n.text for n in store.get_nodes()) == ["three", "two"]
+        await store.adelete_nodes(shard_identifier=2)  # everything in the even shard
+        assert [n.text for n in store.get_nodes()] == ["three"]
+        with pytest.raises(ValueError, match="delete_nodes needs node_ids or filters"):
+            store.delete_nodes()  # no shard: never the whole collection
+        with pytest.raises(ValueError, match="no shard key was given"):
+            LlamaQdrantVectorStore(name, client=client).add(_nodes((5, "five", "d3")))
+        with pytest.raises(TypeError, match="did you mean 'shard_identifier'"):
+            store.get_nodes(shard_identifer=1)
+    finally:
+        client.delete_collection(name)
+        client.close()
+        await aclient.close()
+
+
+def test_custom_sharding_needs_a_distributed_server(qdrant_server) -> None:
+    from rag_stores.core.query import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match="sharding_method= / shard_keys= / shard_key="):
+        LlamaQdrantVectorStore("s", shard_keys=[1])  # embedded local mode
+    with pytest.raises(UnsupportedError, match="engine='edge'"):
+        LlamaQdrantVectorStore("s", engine="edge", sharding_method="custom", shard_keys=["a"])
+    with pytest.raises(ValueError, match="sharding_method='custom' needs shard_keys="):
+        LlamaQdrantVectorStore("s", url=qdrant_server.url, sharding_method="custom")
+    with pytest.raises(ValueError, match="a Qdrant shard key is an int >= 0"):
+        LlamaQdrantVectorStore("s", url=qdrant_server.url, shard_keys=[-1])
+    store = LlamaQdrantVectorStore(f"s_{uuid.uuid4().hex[:8]}", url=qdrant_server.url,
+                                   shard_keys=["a"], shard_key="a")
+    with pytest.raises(UnsupportedError, match="without distributed mode"):
+        store.add(_nodes((1, "one", "d")))
+    store.close()
+
+
+def test_llama_index_qdrant_detects_the_sparse_vector_name_on_open() -> None:
+    """Collections of older peer versions have "text-sparse"; newer "text-sparse-new"."""
+    client = QdrantClient(":memory:")
+    for name, sparse in (("legacy", "text-sparse"), ("new", "text-sparse-new")):
+        client.create_collection(
+            name, vectors_config={"text-dense": models.VectorParams(size=2, distance="Cosine")},
+            sparse_vectors_config={sparse: models.SparseVectorParams()})
+        store = LlamaQdrantVectorStore(name, client=client)
+        assert (store.sparse_vector_name, store.dense_vector_name) == (sparse, "text-dense")
+    given = LlamaQdrantVectorStore("legacy", client=client, sparse_vector_name="custom")
+    assert given.sparse_vector_name == "custom"  # given names are never replaced
+
+
+async def test_llama_index_qdrant_query_options_text_key_and_unknown_kwargs() -> None:
+    client = QdrantClient(":memory:")
+    client.create_collection("tk", vectors_config=models.VectorParams(size=2, distance="Cosine"))
+    client.upsert("tk", [models.PointStruct(id=1, vector=[1.0, 0.0],
+                                            payload={"body": "hello", "lang": "en"})])
+    store = LlamaQdrantVectorStore("tk", client=client, text_key="body")
+    (node,) = store.get_nodes()
+    assert (node.text, node.metadata) == ("hello", {"lang": "en"})
+    query = VectorStoreQuery(query_embedding=[1.0, 0.0], similarity_top_k=1)
+    assert store.query(query, search_params=models.SearchParams(exact=True)).nodes[0].text == \
+        "hello"
+    assert store.query(query, search_params={"hnsw_ef": 16}).nodes[0].text == "hello"
+    with pytest.raises(ValueError, match="search_params must be a qdrant_client"):
+        store.query(query, search_params="exact")
+    with pytest.raises(TypeError, match="did you mean 'qdrant_filters'"):
+        store.query(query, qdrant_filter=None)
+    with pytest.raises(TypeError, match="did you mean 'similarity_top_k'|unknown"):
+        await store.aquery(query, similarity_topk=3)
+    with pytest.raises(ValueError, match="text_key must be a non-empty string"):
+        LlamaQdrantVectorStore("tk", client=client, text_key="")
+
+
+def test_llama_index_qdrant_hybrid_fusion_fn_gets_both_legs() -> None:
+    from llama_index.core.vector_stores.types import VectorStoreQueryResult
+
+    calls = []
+
+    def fuse(dense: VectorStoreQueryResult, sparse: VectorStoreQueryResult, alpha: float,
+             top_k: int) -> VectorStoreQueryResult:
+        calls.append(([n.text for n in dense.nodes], [n.text for n in sparse.nodes], alpha, top_k))
+        return sparse
+
+    def encode(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        vectors = Sparse().embed_documents(texts)
+        return [list(v.indices) for v in vectors], [list(v.values) for v in vectors]
+
+    store = LlamaQdrantVectorStore("hf", client=QdrantClient(":memory:"), enable_hybrid=True,
+                                   sparse_doc_fn=encode, hybrid_fusion_fn=fuse)
+    store.add(_nodes((0, "red fox", "a"), (1, "blue whale", "b")))
+    hybrid = VectorStoreQuery(query_embedding=[1.0, 0.0], query_str="whale", similarity_top_k=2,
+                              sparse_top_k=1, hybrid_top_k=1, alpha=0.3,
+                              mode=VectorStoreQueryMode.HYBRID)
+    assert [n.text for n in store.query(hybrid).nodes] == ["blue whale"]
+    assert calls == [(["red fox", "blue whale"], ["blue whale"], 0.3, 1)]
+    with pytest.raises(TypeError, match="hybrid_fusion_fn must be a callable"):
+        LlamaQdrantVectorStore("hf2", hybrid_fusion_fn="rrf")
+
+
+def test_reopening_with_another_distance_is_an_error_in_llama_index_too() -> None:
+    client = QdrantClient(":memory:")
+    LlamaQdrantVectorStore("dist", client=client).add(_nodes((1, "one", "d")))
+    with pytest.raises(ValueError, match="2-dim cosine"):
+        LlamaQdrantVectorStore("dist", client=client, distance="euclid").add(
+            _nodes((2, "two", "d")))

@@ -24,6 +24,7 @@ temporary shard folder: ~0.2 s and 64 MB of write-ahead log to open, for small s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -146,6 +147,13 @@ def _embedded_engine(engine: str | None, *, location: str | None, path: str | No
     return engine
 
 
+def _local_client(client: Any) -> bool:
+    """A QdrantClient / AsyncQdrantClient in local mode (as qdrant-client decides: location
+    ":memory:" or a path; a location that is a URL, or nothing, is a server)."""
+    opts = getattr(client, "init_options", None) or {}
+    return opts.get("location") == ":memory:" or opts.get("path") is not None
+
+
 def local_mode_folder(path: str | os.PathLike[str]) -> bool:
     """qdrant-client's local mode keeps `meta.json` at the root of its folder."""
     return os.path.isfile(os.path.join(path, "meta.json"))
@@ -157,19 +165,57 @@ def _collection_settings(options: dict[str, Any] | None, **given: Any) -> dict[s
     options = dict(options or {})
     check_options(options, _CREATE_OPTIONS, "create_collection (collection_options)")
     for name, value in given.items():
-        if value is not None and options.get(name, value) != value:
+        if value is not None and getattr(options.get(name, value), "value",
+                                         options.get(name, value)) != value:
             raise ValueError(f"{name}={value!r} and collection_options[{name!r}]="
                              f"{options[name]!r} disagree; give it once")
     return {name: value for name, value in {**given, **options}.items() if value is not None}
+
+
+def _sharding_method(method: Any, shard_keys: Sequence[Any] | None) -> str | None:
+    """"custom" or "auto" (a `models.ShardingMethod` or its value); `shard_keys=` alone means
+    custom sharding."""
+    method = getattr(method, "value", method)
+    if method is not None and method not in ("auto", "custom"):
+        raise ValueError(f"sharding_method must be 'auto', 'custom' or a "
+                         f"models.ShardingMethod, got {method!r}")
+    if shard_keys and method == "auto":
+        raise ValueError("shard_keys= are the keys of custom sharding, not of "
+                         "sharding_method='auto'")
+    if method == "custom" and not shard_keys:
+        raise ValueError("sharding_method='custom' needs shard_keys= (the shard keys created "
+                         "with the collection), e.g. shard_keys=['tenant_a', 'tenant_b']")
+    return "custom" if shard_keys else method
+
+
+def check_shard_key(key: Any, name: str) -> Any:
+    """A Qdrant shard key selector: a key (int >= 0 or non-empty str), a list of keys, or a
+    `models.ShardKeyWithFallback`."""
+    def one(k: Any) -> bool:
+        return (isinstance(k, int) and not isinstance(k, bool) and k >= 0) or \
+            (isinstance(k, str) and bool(k))
+
+    if one(key) or isinstance(key, models.ShardKeyWithFallback) or (
+            isinstance(key, list) and key and all(map(one, key))):
+        return key
+    raise ValueError(f"{name}: a Qdrant shard key is an int >= 0 or a non-empty string (or a "
+                     f"list of them), got {key!r}")
+
+
 # Payload keys of the llama layout that are not node metadata.
 _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
 
 
-def detect_layout(payload: dict[str, Any]) -> str:
+def detect_layout(payload: dict[str, Any], new_layout: str = "rag") -> str:
+    """The layout of a stored point. A flat payload without our `doc_id` (points older
+    llama-index-vector-stores-qdrant versions wrote without `_node_content`) is the llama
+    layout for a store that writes that layout."""
     if "_node_content" in payload:
         return "llama"
     if "page_content" in payload and "text" not in payload:
         return "langchain"
+    if new_layout == "llama" and "doc_id" not in payload:
+        return "llama"
     return "rag"
 
 
@@ -235,6 +281,10 @@ class QdrantBackend(PlanBackend):
         metadata_payload_key: str | None = None,
         vector_params: dict[str, Any] | None = None,
         sparse_vector_params: dict[str, Any] | None = None,
+        sharding_method: Any = None,
+        shard_keys: Sequence[Any] | None = None,
+        shard_key: Any = None,
+        text_key: str = "text",
         **client_kwargs: Any,
     ) -> None:
         _check_client_kwargs(client_kwargs)
@@ -257,7 +307,18 @@ class QdrantBackend(PlanBackend):
             collection_options, shard_number=shard_number, replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor, on_disk_payload=on_disk_payload,
             hnsw_config=hnsw_config, optimizers_config=optimizers_config,
-            quantization_config=quantization_config)
+            quantization_config=quantization_config,
+            sharding_method=_sharding_method(sharding_method, shard_keys))
+        # Custom sharding (servers in distributed mode): the keys created with the collection,
+        # and the key this store's reads and writes go to (None: reads span every shard).
+        self.shard_keys = [check_shard_key(k, "shard_keys") for k in shard_keys or ()]
+        self.shard_key = None if shard_key is None else check_shard_key(shard_key, "shard_key")
+        if engine is not None and (self.shard_keys or self.shard_key is not None or
+                                   self.collection_settings.get("sharding_method") is not None):
+            raise UnsupportedError(
+                f"sharding_method= / shard_keys= / shard_key= need a Qdrant server in "
+                f"distributed mode (custom sharding); engine={engine!r} (embedded) has one "
+                "shard: leave them out, or use url=")
         self.read_consistency = read_consistency
         self.write_ordering = write_ordering
         self.exact, self.hnsw_ef = bool(exact), hnsw_ef
@@ -283,6 +344,10 @@ class QdrantBackend(PlanBackend):
                 raise ValueError("content_payload_key= / metadata_payload_key= name the keys "
                                  f"of langchain-qdrant's layout, not of layout={layout!r}")
             layout = "langchain"
+        if not isinstance(text_key, str) or not text_key:
+            raise ValueError(f"text_key must be a non-empty string, got {text_key!r}")
+        # llama layout: the payload key of the text of points without `_node_content`.
+        self.text_key = text_key
         self._content_key = content_payload_key or "page_content"
         self._metadata_key = metadata_payload_key or "metadata"
         self.vector_params = dict(vector_params or {})
@@ -426,8 +491,9 @@ class QdrantBackend(PlanBackend):
         for client in (self._client, self._aclient):
             if client is not None:
                 opts = client.init_options
-                if opts.get("url") or opts.get("host"):
-                    return str(opts.get("url") or f"{opts.get('host')}:{opts.get('port')}")
+                if not _local_client(client):
+                    return str(opts.get("url") or opts.get("location") or
+                               f"{opts.get('host') or 'localhost'}:{opts.get('port')}")
                 return f"local mode ({opts.get('path') or opts.get('location') or ':memory:'})"
         return "Qdrant"
 
@@ -463,6 +529,19 @@ class QdrantBackend(PlanBackend):
                 "TEXT_MATCH / TEXT_MATCH_INSENSITIVE) use MatchSubstring, which servers older "
                 "than qdrant-client's 1.20 (such as the tested 1.18.3) lack; local mode has it. "
                 "Filter with eq / in on the field, or use a newer server.")
+        if "Distributed mode disabled" in text:
+            return UnsupportedError(
+                f"Qdrant at {self._where()} runs without distributed mode, which custom "
+                f"sharding (sharding_method='custom', shard_keys={self.shard_keys!r}) needs: "
+                "start it with cluster.enabled (a one-node cluster will do), or leave "
+                "sharding_method= / shard_keys= out")
+        if "Shard key not specified" in text or re.search(r"Shard key .* not found", text):
+            return ValueError(
+                f"Qdrant collection {self.collection_name!r} is sharded by custom keys, and "
+                f"{'no shard key was given' if self.shard_key is None else f'shard key {self.shard_key!r} does not exist'}"
+                f": writes go to one of its keys (shard_key= on the store, or "
+                f"shard_identifier= / shard_key_selector= per call); keys are created with "
+                f"the collection (shard_keys=) or by client.create_shard_key ({text[:200]})")
         index = _INDEX_REQUIRED.search(text)
         if index is not None:
             field = index.group(1)
@@ -495,7 +574,7 @@ class QdrantBackend(PlanBackend):
                 points, _ = yield "scroll", {"collection_name": self.collection_name, "limit": 1,
                                              "with_payload": True, "with_vectors": False}
                 metadata = getattr(described.config, "metadata", None) or {}
-                self.layout = detect_layout(points[0].payload or {}) if points else \
+                self.layout = detect_layout(points[0].payload or {}, self.new_layout) if points else \
                     metadata.get(LAYOUT_KEY) or ("rag" if IDS_MARKER in metadata else self.new_layout)
             if self.tenant is not None and self.layout != "rag":
                 raise ValueError(
@@ -515,8 +594,11 @@ class QdrantBackend(PlanBackend):
     def content_key(self) -> str:
         return self._content_key if self.layout == "langchain" else "text"
 
-    def _parse_info(self, described: Any) -> Info:
-        params = described.config.params
+    def _adopt_names(self, params: Any) -> tuple[str | None, Any]:
+        """(the dense vector's name, None when unnamed; its params, None when there is no
+        dense vector). The collection's own names are adopted where none were given: its one
+        dense vector, its one sparse vector (llama-index-vector-stores-qdrant's "text-sparse"
+        of older versions, or "text-sparse-new", ...)."""
         vectors = params.vectors
         name: str | None = None
         if isinstance(vectors, dict) and not vectors:  # sparse only
@@ -539,12 +621,30 @@ class QdrantBackend(PlanBackend):
                 f"vector_name={self.vector_name!r}: pass vector_name='' (or leave it out)")
         else:
             vp = vectors
-        distance = self.distance if vp is None else \
-            next(k for k, v in _DISTANCE.items() if v == vp.distance)
         sparse_names = set((params.sparse_vectors or {}).keys())
         if self.sparse_vector_name not in sparse_names and len(sparse_names) == 1 \
                 and not self._names_given[1]:
             self.sparse_vector_name = next(iter(sparse_names))
+        return name, vp
+
+    def _detect_names(self) -> Plan:
+        """Adopt an existing collection's vector names (`_adopt_names`), reading its
+        configuration only; nothing when it does not exist."""
+        if (yield from self._exists()):
+            described = yield "get_collection", {"collection_name": self.collection_name}
+            self._adopt_names(described.config.params)
+
+    def detect_vector_names(self) -> None:
+        """Adopt the collection's vector names now (as llama-index-vector-stores-qdrant does
+        when it opens), rather than on first use."""
+        self._run(self._detect_names())
+
+    def _parse_info(self, described: Any) -> Info:
+        params = described.config.params
+        name, vp = self._adopt_names(params)
+        distance = self.distance if vp is None else \
+            next(k for k, v in _DISTANCE.items() if v == vp.distance)
+        sparse_names = set((params.sparse_vectors or {}).keys())
         metadata = getattr(described.config, "metadata", None) or {}
         return Info(dim=vp.size if vp is not None else 0, distance=distance,
                     sparse=self.sparse_vector_name in sparse_names, vector_name=name,
@@ -576,6 +676,8 @@ class QdrantBackend(PlanBackend):
                 "modifier": models.Modifier.IDF, **self.sparse_vector_params})} if sparse else None,
             **self.collection_settings,
         }
+        for key in self.shard_keys:  # custom sharding: its keys, before any write
+            yield "create_shard_key", {"collection_name": self.collection_name, "shard_key": key}
         # After the creation, not in it: Qdrant Edge's create_collection takes no metadata.
         if self.layout == "auto":
             self.layout = self.new_layout
@@ -595,12 +697,8 @@ class QdrantBackend(PlanBackend):
 
     def _is_local(self) -> bool:
         """qdrant-client's local mode (which keeps no payload indexes)."""
-        return self._connect is None and self._edge is None and (
-            (self._client is not None and self._client.init_options.get("url") is None
-             and self._client.init_options.get("host") is None)
-            or (self._aclient is not None and self._aclient.init_options.get("url") is None
-                and self._aclient.init_options.get("host") is None)
-        )
+        return self._connect is None and self._edge is None and any(
+            _local_client(c) for c in (self._client, self._aclient) if c is not None)
 
     def _field(self, key: str) -> str:
         from .qdrant_filters import key_path
@@ -717,12 +815,32 @@ class QdrantBackend(PlanBackend):
         return owned
 
     def _writes(self) -> dict[str, Any]:
-        return {"wait": True, "ordering": self.write_ordering}
+        return {"wait": True, "ordering": self.write_ordering, **self._shard()}
 
     def _reads(self, query: Query | None = None) -> dict[str, Any]:
         consistency = query.consistency if query is not None and query.consistency is not None \
             else self.read_consistency
-        return {"consistency": consistency} if consistency is not None else {}
+        return {**({"consistency": consistency} if consistency is not None else {}),
+                **self._shard()}
+
+    def _shard(self) -> dict[str, Any]:
+        """The shard key of a custom-sharded collection's requests (none: every shard)."""
+        return {} if self.shard_key is None else {"shard_key_selector": self.shard_key}
+
+    def for_shard_key(self, shard_key: Any) -> QdrantBackend:
+        """This backend with its reads and writes in `shard_key` (custom sharding: the
+        per-call `shard_identifier=` of llama-index-vector-stores-qdrant, langchain-qdrant's
+        `shard_key_selector=`); same clients, closed by this backend only."""
+        if shard_key is None or shard_key == self.shard_key:
+            return self
+        if self.engine != "server":
+            raise UnsupportedError(f"a shard key ({shard_key!r}) needs a Qdrant server in "
+                                   f"distributed mode; this store is {self.engine} (one shard)")
+        other = copy.copy(self)
+        other.shard_key = check_shard_key(shard_key, "shard key")
+        other._owns_client = False
+        other.close = lambda: None  # type: ignore[method-assign]
+        return other
 
     def _point(self, record: Record) -> models.PointStruct:
         vector: dict[str, Any] = {}
@@ -762,10 +880,11 @@ class QdrantBackend(PlanBackend):
         if self.layout == "llama":
             node = json.loads(payload.get("_node_content") or "{}")
             user_id = node.get("id_") or point.id
-            text = node.get("text", payload.get("text", ""))  # no node: the peer's text_key
+            text = node.get("text", payload.get(self.text_key, ""))  # no node: the peer's text_key
             # The node's own copy holds keys that clash with the layout's (doc_id, ...)
             metadata = node["metadata"] if isinstance(node.get("metadata"), dict) else \
-                {k: v for k, v in payload.items() if k not in _LLAMA_KEYS}
+                {k: v for k, v in payload.items() if k not in _LLAMA_KEYS and
+                 (k != self.text_key or "_node_content" in payload)}
             relationships = node.get("relationships") or None
         else:
             user_id = payload.get("doc_id") or point.id
@@ -861,6 +980,8 @@ class QdrantBackend(PlanBackend):
     def _delete_where(self, node: Node | Any) -> Plan:
         yield from self._index_filtered_fields(node)
         flt = self._filter(node)
+        if flt is None and self.shard_key is not None:  # everything in this shard
+            flt = models.Filter()
         if flt is None:
             raise ValueError("delete_where needs a filter; use drop() to delete everything")
         yield "delete", {"collection_name": self.collection_name, **self._writes(),
@@ -904,7 +1025,8 @@ class QdrantBackend(PlanBackend):
     def _count(self, node: Node | Any | None) -> Plan:
         yield from self._index_filtered_fields(node)
         result = yield "count", {"collection_name": self.collection_name,
-                                 "count_filter": self._filter(node), "exact": True}
+                                 "count_filter": self._filter(node), "exact": True,
+                                 **self._shard()}
         return result.count
 
     def _index_filtered_fields(self, node: Node | Any | None) -> Plan:
@@ -955,7 +1077,7 @@ class QdrantBackend(PlanBackend):
         args: dict[str, Any] = {"collection_name": self.collection_name, "query_filter": flt,
                                 "limit": query.k, "offset": query.offset or None,
                                 "with_payload": True, "with_vectors": query.with_vectors,
-                                "search_params": self._search_params(), **self._reads(query)}
+                                "search_params": self._search_params(query), **self._reads(query)}
         if query.score_threshold is not None:
             negate = query.mode in ("dense", "mmr", "recommend") and \
                 info.distance in ("euclid", "manhattan")
@@ -988,7 +1110,7 @@ class QdrantBackend(PlanBackend):
             branch_k = leg_depth(query.prefetch_k, query.k, query.offset)
             legs = [
                 models.Prefetch(query=list(query.vector or []), using=using, limit=branch_k,
-                                filter=flt, params=self._search_params()),
+                                filter=flt, params=self._search_params(query)),
                 models.Prefetch(query=models.SparseVector(indices=list(query.sparse.indices),
                                                           values=list(query.sparse.values)),
                                 using=self.sparse_vector_name, limit=branch_k, filter=flt),
@@ -1022,8 +1144,17 @@ class QdrantBackend(PlanBackend):
             raise ValueError(f"unknown search mode {mode!r}")
         return args
 
-    def _search_params(self) -> models.SearchParams | None:
-        """exact=True: brute force on servers (local mode is always exact); hnsw_ef: effort."""
+    def _search_params(self, query: Query | None = None) -> models.SearchParams | None:
+        """The query's `search_params`, else the store's: exact=True: brute force on servers
+        (local mode is always exact); hnsw_ef: effort."""
+        given = None if query is None else query.search_params
+        if isinstance(given, dict):
+            return models.SearchParams(**given)
+        if given is not None:
+            if not isinstance(given, models.SearchParams):
+                raise ValueError(f"search_params must be a qdrant_client models.SearchParams or "
+                                 f"its dict, got {type(given).__name__}")
+            return given
         if not self.exact and self.hnsw_ef is None:
             return None
         return models.SearchParams(exact=self.exact, hnsw_ef=self.hnsw_ef)

@@ -69,6 +69,9 @@ class Query:
     # Read consistency of this query, in the engine's terms (Qdrant: an int or "majority" /
     # "quorum" / "all"); None: the store's setting.
     consistency: Any = None
+    # Qdrant's search parameters of this query (a `models.SearchParams` or its dict: hnsw_ef,
+    # exact, quantization, ...); None: the store's `exact=` / `hnsw_ef=`.
+    search_params: Any = None
 
     def __post_init__(self) -> None:
         for name, low in (("k", 1), ("offset", 0), ("fetch_k", 1), ("group_size", 1),

@@ -280,6 +280,9 @@ class BackendVectorStore(VectorStore):
         size = batch_size or self.batch_size
         if total is not None:
             records = list(records)
+            check = getattr(self.backend, "check_records", None)  # what the engine would refuse
+            if check is not None:
+                check(records)
             return batched(records, size), [r.id for r in records]
         ids: list[str] = []
 
@@ -816,11 +819,12 @@ def _from_langchain_weaviate(args: tuple[Any, ...], options: dict[str, Any]
                          "spelling), got None")
     if client_async is not None:
         options["async_client"] = client_async
-    options.pop("schema", None)  # the peer creates its default schema; so do we
     options.pop("attributes", None)  # returned properties: all, as the peer's v4 code does
     name = options.pop("index_name", None)
     options["collection_name"] = name or f"LangChain_{uuid.uuid4().hex}"
-    options["multi_tenancy"] = bool(options.pop("use_multi_tenancy", False))
+    options["multi_tenancy"] = options.pop("use_multi_tenancy", False)  # a bool or its config
+    if options.get("schema") is None:  # the backend makes the peer's default schema
+        options.pop("schema", None)
     options.setdefault("text_key", "text")
     options.setdefault("new_layout", "flat")
     options.setdefault("relevance_score_fn", _peer_relevance)
@@ -867,6 +871,11 @@ class WeaviateVectorStore(BackendVectorStore):
                              retrieval_mode=retrieval_mode, batch_size=batch_size,
                              create_collection=create_collection, dim=dim, progress=progress,
                              parallel=parallel, relevance_score_fn=relevance_score_fn)
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """The schema dict a new collection of the peer's layout is created from (None: ours)."""
+        return self.backend.schema  # type: ignore[attr-defined,no-any-return]
 
     @classmethod
     def from_existing_collection(cls, embedding: Embeddings, collection_name: str,

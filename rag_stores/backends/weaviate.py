@@ -58,6 +58,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import logging
 import math
 import re
 import threading
@@ -118,6 +119,7 @@ from . import weaviate_layout as layout
 from . import weaviate_wire
 from .weaviate_filters import MATCH_NONE, needed_properties, to_weaviate, to_weaviate_flat
 
+_log = logging.getLogger(__name__)
 _DISTANCE = {
     "cosine": VectorDistances.COSINE,
     "dot": VectorDistances.DOT,
@@ -148,6 +150,8 @@ Plan = Generator[Call, Any, Any]
 def _method(handle: Any, path: str) -> Any:
     """The callable a request names on a client or collection handle. insert_many is
     encoded by weaviate_wire (it returns {index: message} of the refused objects)."""
+    if path == "collections.create_from_dict":  # positionally, as langchain-weaviate calls it
+        return lambda config: handle.collections.create_from_dict(config)
     if path == "data.insert_many":
         return functools.partial(weaviate_wire.insert_many, handle)
     if path == "data.insert_many_native":  # the peers' layout: any property values
@@ -252,6 +256,8 @@ class WeaviateBackend(PlanBackend):
     - `client=` / `async_client=`: clients you opened; async methods need `async_client`
       (the sync client's connection settings are private to weaviate-client). A client you
       pass is used as given, so your async client works in the event loop it was opened in.
+    - `client_kwargs=`: the arguments of a `weaviate.WeaviateClient(...)` the backend opens
+      and owns (llama-index-vector-stores-weaviate's way, e.g. `embedded_options=`).
     The async clients the backend opens itself are one per event loop (core.loops): the
     backend works from any loop, in any thread; each is closed in its own loop.
     `api_key=` and `headers=` apply to the connections the backend opens itself. Embedded
@@ -308,18 +314,28 @@ class WeaviateBackend(PlanBackend):
         bm25: dict[str, Any] | None = None,
         text_key: str = layout.TEXT,
         new_layout: str = "rag_stores",
-        multi_tenancy: bool = False,
+        multi_tenancy: bool | dict[str, Any] = False,
+        schema: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if new_layout not in ("rag_stores", "flat"):
-            raise ValueError(f"new_layout must be 'rag_stores' or 'flat' (the layout of "
-                             f"langchain-weaviate and llama-index-vector-stores-weaviate), got "
+        if new_layout not in ("rag_stores", "flat", "llama"):
+            raise ValueError(f"new_layout must be 'rag_stores', 'flat' (langchain-weaviate's "
+                             f"layout) or 'llama' (llama-index-vector-stores-weaviate's), got "
                              f"{new_layout!r}")
         if not isinstance(text_key, str) or not _NAME_RE.fullmatch(text_key):
             raise ValueError(f"text_key must be a valid Weaviate property name, got {text_key!r}")
         self.text_key, self.new_layout = text_key, new_layout
         # Tenants chosen per call (langchain-weaviate's use_multi_tenancy): the collection is
         # created multi-tenant although this backend has no tenant of its own.
-        self.multi_tenancy = multi_tenancy or tenant is not None
+        if not isinstance(multi_tenancy, bool | dict):
+            raise ValueError(f"multi_tenancy must be a bool or a Weaviate MultiTenancyConfig "
+                             f"dict, got {multi_tenancy!r}")
+        if schema is not None and (not isinstance(schema, dict) or new_layout != "flat"):
+            raise ValueError(f"schema= is the dict a new collection of the flat layout "
+                             f"(new_layout='flat') is created from, got {schema!r} with "
+                             f"new_layout={new_layout!r}")
+        self.multi_tenancy = bool(multi_tenancy) or tenant is not None or (
+            schema is not None and layout.schema_multi_tenant(schema))
         self._tenants: dict[str, WeaviateBackend] = {}
         self.bm25 = _bm25_config(bm25)
         additional_config = _additional_config(timeout)
@@ -350,6 +366,10 @@ class WeaviateBackend(PlanBackend):
                              f"strings other than {TEXT_FIELD!r}), got {searchable_keys!r}")
         self.searchable_keys = tuple(dict.fromkeys(searchable_keys))
         self.collection_name = normalize_collection_name(collection_name)
+        # The schema dict new collections of a peer's layout are created from.
+        self.schema = schema if schema is not None else layout.flat_schema(
+            self.collection_name, text_key, multi_tenancy) if new_layout == "flat" else \
+            layout.llama_schema(self.collection_name) if new_layout == "llama" else None
         self.vector_name = vector_name
         self.tenant = tenant
         self.consistency_level = (ConsistencyLevel(consistency_level.upper())
@@ -370,7 +390,18 @@ class WeaviateBackend(PlanBackend):
         self._aclients: PerLoop[weaviate.WeaviateAsyncClient] = PerLoop(
             self._open_async, lambda aclient: aclient.close())
         self._spec: dict[str, Any] | None = None
-        if client is None and async_client is None:
+        if client_kwargs is not None:
+            given = [n for n, v in (("client", client), ("async_client", async_client),
+                                    ("url", url), ("host", host)) if v is not None]
+            if not isinstance(client_kwargs, dict):
+                raise ValueError(f"client_kwargs must be a dict of weaviate.WeaviateClient "
+                                 f"arguments, got {client_kwargs!r}")
+            if given:
+                raise ValueError(f"client_kwargs= opens a client of its own; {given} open "
+                                 "another: give one of them")
+            self._spec = {"kind": "kwargs", "kwargs": client_kwargs,
+                          "where": "the Weaviate of client_kwargs"}
+        elif client is None and async_client is None:
             self._spec = _connection_spec(url, host, port, grpc_port, api_key, headers,
                                           persistence_path)
             self._spec["additional_config"] = additional_config
@@ -639,16 +670,15 @@ class WeaviateBackend(PlanBackend):
                                  f"BM25-indexed text property {layout.TEXT!r}")
         else:
             try:
-                if self.new_layout == "flat":  # as the peers create theirs
-                    yield "client", "collections.create_from_dict", {"config": layout.flat_schema(
-                        self.collection_name, self.text_key, self.multi_tenancy)}
+                if self.schema is not None:  # a peer's layout, created as the peer does
+                    yield "client", "collections.create_from_dict", {"config": self.schema}
                 else:
                     yield "client", "collections.create", self._create_args(dim)
             except WeaviateBaseError as exc:
                 if "already exists" not in str(exc):  # else: created meanwhile by another writer
                     raise ValueError(f"Weaviate refused to create collection "
                                      f"{self.collection_name!r}: {exc}") from exc
-            info = yield from self._load_info(refresh=True)
+            self._info = info = None  # read when first needed (one request less per store)
         yield from self._ensure_tenant()
         return info
 
@@ -656,6 +686,9 @@ class WeaviateBackend(PlanBackend):
         if self.tenant is None or self._tenant_ready:
             return
         if not (yield "schema", "tenants.exists", {"tenant": self.tenant}):
+            # langchain-weaviate's message, which its users (and tests) look for
+            _log.info("Tenant %s does not exist in index %s; creating it", self.tenant,
+                      self.collection_name)
             try:
                 yield "schema", "tenants.create", {"tenants": [Tenant(name=self.tenant)]}
             except WeaviateBaseError as exc:
@@ -711,11 +744,21 @@ class WeaviateBackend(PlanBackend):
             info = yield from self._load_info(refresh=True)
         return to_weaviate(node, info.properties)
 
+    def check_records(self, records: Sequence[Record]) -> None:
+        """Refuse, before anything is written, what Weaviate would refuse record by record:
+        reserved metadata keys in a collection of the flat layout (weaviate_layout)."""
+        if self._info.flat if self._info is not None else self.new_layout != "rag_stores":
+            for record in records:
+                layout.check_flat_keys(record.id, to_point_id(record.id), record.metadata)
+
     def _object(self, record: Record, info: Info) -> Obj:
         vector = list(record.vector or [])
         if info.flat:
-            obj: Obj = DataObject(properties=layout.flat_properties(
-                self.text_key, record.text, record.metadata), uuid=to_point_id(record.id),
+            props = layout.node_properties(
+                self.text_key, record.id, record.text, record.metadata, record.ref_doc_id,
+                record.relationships) if self._node_form(info) else layout.flat_properties(
+                self.text_key, record.text, record.metadata)
+            obj: Obj = DataObject(properties=props, uuid=to_point_id(record.id),
                 vector=None if record.vector is None else
                 {info.target: vector} if info.target else vector)
             return obj
@@ -726,18 +769,23 @@ class WeaviateBackend(PlanBackend):
                               vector={info.target: vector} if info.target else vector)
         return obj
 
+    def _node_form(self, info: Info) -> bool:
+        """Flat objects as llama-index-vector-stores-weaviate writes them (weaviate_layout)."""
+        return self.new_layout == "llama" or layout.NODE_CONTENT in info.properties
+
     def _record(self, obj: Any, info: Info) -> Record:
         vector = (obj.vector or {}).get(info.target or "default")
-        if info.flat:  # the uuid is the id (the peers keep no other)
-            text, metadata = layout.flat_fields(self.text_key, obj.properties)
-            return Record(id=str(obj.uuid), text=text, metadata=metadata,
+        if info.flat:  # the uuid is the id (the peers keep no other), or the node's id
+            fields = layout.flat_fields(self.text_key, obj.properties)
+            return Record(id=fields.pop("id", None) or str(obj.uuid), **fields,
                           vector=list(vector) if vector is not None else None)
         fields = layout.record_fields(obj.properties)
         return Record(id=fields["doc_id"], text=fields["text"], metadata=fields["metadata"],
                       vector=list(vector) if vector is not None else None,
                       ref_doc_id=fields["ref_doc_id"], relationships=fields["relationships"])
 
-    def _score(self, distance: float) -> float:
+    def score_of(self, distance: float) -> float:
+        """Our score of a Weaviate vector distance (higher is better; module doc)."""
         if self.distance == "cosine":
             return 1.0 - distance
         if self.distance == "euclid":
@@ -759,7 +807,7 @@ class WeaviateBackend(PlanBackend):
         extra: dict[str, Any] = {"uuid": str(obj.uuid)}
         if obj.metadata.distance is not None:
             extra["distance"] = obj.metadata.distance
-            score = self._score(obj.metadata.distance)
+            score = self.score_of(obj.metadata.distance)
         else:
             score = float(obj.metadata.score or 0.0)
         return Hit(record, score, extra)
@@ -789,13 +837,14 @@ class WeaviateBackend(PlanBackend):
         check_records(records, dim or None)
         missing = [r.id for r in records if r.vector is None]
         info = self._info
-        if missing and not (self.new_layout == "flat" if info is None else info.flat):
+        if missing and not (self.new_layout != "rag_stores" if info is None else info.flat):
             raise ValueError(f"records {missing[:5]} have no vector; Weaviate stores "
                              "self-provided vectors only (the peers' layout: a vectorizer)")
         if info is None or (self.tenant is not None and not self._tenant_ready):
-            info = yield from self._ensure(dim, False)
+            info = (yield from self._ensure(dim, False)) or (yield from self._load_info())
         if dim and info.dim is not None and info.dim != dim:
             check_records(records, info.dim)  # names the first record of the wrong size
+        self.check_records(records)
         # The last record of an id wins, as it would written one after the other.
         by_uuid = {to_point_id(r.id): r for r in records}
         objects = [self._object(r, info) for r in by_uuid.values()]
@@ -1259,6 +1308,14 @@ def _connect_error(spec: dict[str, Any], exc: Exception) -> Exception:
 def _open_sync(spec: dict[str, Any]) -> weaviate.WeaviateClient:
     kind = spec["kind"]
     try:
+        if kind == "kwargs":  # weaviate.WeaviateClient(**client_kwargs), as the llama peer
+            client = weaviate.WeaviateClient(**spec["kwargs"])
+            try:
+                client.connect()
+            except BaseException:
+                client.close()
+                raise
+            return client
         if kind == "embedded":  # the folder's shared server (servers.embedded), ours or not
             from ..servers.embedded import attach
             from ..servers.weaviate import HOST, default_embedded_dir, ensure_binary
@@ -1311,6 +1368,8 @@ def _lease_auth(lease: Any) -> Any:
 def _new_async(spec: dict[str, Any]) -> weaviate.WeaviateAsyncClient:
     """An unconnected async client to the same place the sync client goes."""
     kind = spec["kind"]
+    if kind == "kwargs":
+        return weaviate.WeaviateAsyncClient(**spec["kwargs"])
     if kind == "embedded":  # the sync client attached to the shared server; so does this one
         from ..servers.weaviate import HOST
 

@@ -78,6 +78,15 @@ key (Weaviate's auto-schema types it, as it does for the peers), the id the obje
 (no `doc_id`). llama-index-vector-stores-weaviate's nodes are metadata of this layout too
 (`_node_content`, `_node_type`, `ref_doc_id`, `doc_id`, `document_id`: the facade maps them).
 New collections take it only when a store is built with a peer's spellings.
+
+The node form (llama-index-vector-stores-weaviate's objects): a flat object whose
+`_node_content` holds the node as JSON (text left out: it is in `text_key`), beside
+`_node_type`, and `doc_id` / `document_id` / `ref_doc_id` = the node's source document ("None"
+when it has none, as the peer writes). Read back: the id, metadata and relationships come
+from the JSON. A flat collection gets objects in this form when it already holds a
+`_node_content` property or was opened with new_layout="llama" (`node_properties`); its new
+collections are created from the peer's default schema (`llama_schema`).
+Weaviate refuses the property names in `WEAVIATE_RESERVED` (`check_flat_keys`).
 """
 
 from __future__ import annotations
@@ -301,12 +310,21 @@ def missing_properties(names: Iterable[str], existing: Iterable[str]) -> list[Pr
     return [property_definition(n) for n in dict.fromkeys(names) if n not in have]
 
 
-def flat_schema(name: str, text_key: str, multi_tenancy: bool) -> dict[str, Any]:
-    """A new collection of the flat layout, the schema dict langchain-weaviate creates."""
+def flat_schema(name: str, text_key: str, multi_tenancy: bool | dict[str, Any]
+                ) -> dict[str, Any]:
+    """A new collection of the flat layout: the schema dict langchain-weaviate creates (its
+    `MultiTenancyConfig` spelling, which the server reads; a dict is that config as given)."""
     enabled = bool(multi_tenancy)
+    config = multi_tenancy if isinstance(multi_tenancy, dict) else {
+        "enabled": enabled, "autoTenantCreation": enabled, "autoTenantActivation": enabled}
     return {"class": name, "properties": [{"name": text_key, "dataType": ["text"]}],
-            "multiTenancyConfig": {"enabled": enabled, "autoTenantCreation": enabled,
-                                   "autoTenantActivation": enabled}}
+            "MultiTenancyConfig": config}
+
+
+def schema_multi_tenant(schema: Mapping[str, Any]) -> bool:
+    """Whether a schema dict enables multi-tenancy (either spelling of the key)."""
+    config = schema.get("multiTenancyConfig") or schema.get("MultiTenancyConfig") or {}
+    return bool(config.get("enabled")) if isinstance(config, Mapping) else False
 
 
 def flat_properties(text_key: str, text: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,8 +335,65 @@ def flat_properties(text_key: str, text: str, metadata: Mapping[str, Any]) -> di
     return {**metadata, text_key: text}
 
 
-def flat_fields(text_key: str, props: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(text, metadata) of an object of the flat layout."""
+def flat_fields(text_key: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """text and metadata of an object of the flat layout; for the node form (module doc)
+    also the id, ref_doc_id and relationships the node JSON holds."""
     metadata = dict(props)
-    text = metadata.pop(text_key, None)
-    return text or "", metadata
+    text = metadata.pop(text_key, None) or ""
+    content = metadata.get(NODE_CONTENT)
+    if not isinstance(content, str):
+        return {"text": text, "metadata": metadata}
+    try:
+        node = json.loads(content)
+    except ValueError:
+        return {"text": text, "metadata": metadata}
+    ref = props.get(REF_DOC_ID)
+    return {"text": text or node.get("text") or "",
+            "metadata": node.get("metadata") if isinstance(node.get("metadata"), dict) else
+            {k: v for k, v in metadata.items() if k not in LLAMA_KEYS},
+            "id": node.get("id_"), "ref_doc_id": ref if ref not in (None, "None") else None,
+            "relationships": node.get("relationships") or None}
+
+
+NODE_CONTENT = "_node_content"
+# Properties of the node form that are not node metadata.
+LLAMA_KEYS = frozenset({NODE_CONTENT, "_node_type", "doc_id", "document_id", "ref_doc_id"})
+# Property names Weaviate refuses (its schema validation).
+WEAVIATE_RESERVED = ("_additional", "_id", "id")
+
+
+def node_properties(text_key: str, record_id: str, text: str, metadata: Mapping[str, Any],
+                    ref_doc_id: str | None, relationships: Mapping[str, Any] | None
+                    ) -> dict[str, Any]:
+    """A record's properties in the node form (module doc), as the peer writes a node."""
+    node = {"id_": record_id, "embedding": None, "metadata": dict(metadata),
+            "relationships": dict(relationships or {}), "text": "", "class_name": "TextNode"}
+    ref = str(ref_doc_id)  # "None" without one, as llama-index-vector-stores-weaviate
+    return {**flat_properties(text_key, text, metadata), NODE_CONTENT: json.dumps(node),
+            "_node_type": "TextNode", "doc_id": ref, "document_id": ref, "ref_doc_id": ref}
+
+
+def check_flat_keys(record_id: str, uuid: str, metadata: Mapping[str, Any]) -> None:
+    """Refuse metadata keys Weaviate cannot take as properties (the flat layout), before
+    anything is written; langchain-weaviate writes the others and logs the refusal."""
+    for key in WEAVIATE_RESERVED:
+        if key in metadata:
+            where = record_id if record_id == uuid else f"{record_id} (uuid {uuid})"
+            raise ValueError(
+                f"metadata key {key!r} of record {where} is a reserved "
+                f"property name in Weaviate ({', '.join(WEAVIATE_RESERVED)}), and this "
+                "collection keeps each metadata key as a property (the peers' flat layout): "
+                "nothing was written; rename the key (langchain-weaviate would write the other "
+                "records and only log this one)")
+
+
+def llama_schema(name: str) -> dict[str, Any]:
+    """A new collection of the node form: llama-index-vector-stores-weaviate's default schema,
+    but its document ids exact (field tokenization: with the peer's word tokenization, a
+    filter on "doc-a" also matches "doc-b")."""
+    exact = [{"name": p, "dataType": ["text"], "tokenization": "field"}
+             for p in (REF_DOC_ID, DOC_ID, "document_id")]
+    return {"class": name, "description": f"Class for {name}",
+            "properties": [{"name": TEXT, "dataType": ["text"]}, *exact,
+                           *({"name": p, "dataType": ["text"]} for p in
+                             ("node_info", "relationships"))]}

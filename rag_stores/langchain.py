@@ -8,6 +8,7 @@ one: `page_content` <-> text, `metadata` <-> metadata, `Document.id` <-> the use
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import math
@@ -794,10 +795,11 @@ def _from_langchain_weaviate(args: tuple[Any, ...], options: dict[str, Any]
                              ) -> tuple[bool, dict[str, Any]]:
     """langchain-weaviate's spellings -> ours: (whether the peer's spellings were used, the
     options). The peer's way: `WeaviateVectorStore(client, index_name, text_key, embedding=,
-    use_multi_tenancy=, client_async=, relevance_score_fn=)` (also as keywords; `client=`
-    without `collection_name=` is the peer's). Its defaults follow: the flat layout of
-    weaviate_layout for new collections, a random `LangChain_<hex>` name, collections
-    multi-tenant when asked, searches that are Weaviate's hybrid with the peer's keywords."""
+    schema=, use_multi_tenancy=, client_async=, relevance_score_fn=)` (also as keywords;
+    `client=` without `collection_name=` is the peer's). Its defaults follow: the flat layout
+    of weaviate_layout for new collections, created from `schema` or the peer's default schema
+    dict (multi-tenant when asked: a bool or its MultiTenancyConfig dict), a random
+    `LangChain_<hex>` name, searches that are Weaviate's hybrid with the peer's keywords."""
     import weaviate
 
     positional_client = bool(args) and isinstance(args[0], weaviate.WeaviateClient)
@@ -872,6 +874,15 @@ class WeaviateVectorStore(BackendVectorStore):
                              create_collection=create_collection, dim=dim, progress=progress,
                              parallel=parallel, relevance_score_fn=relevance_score_fn)
 
+    _view = False
+
+    def __del__(self) -> None:
+        """A store that opened its own client closes it when collected (yours stay open)."""
+        backend = getattr(self, "backend", None)
+        if backend is not None and not self._view:
+            with contextlib.suppress(Exception):
+                backend.close()
+
     @property
     def schema(self) -> dict[str, Any] | None:
         """The schema dict a new collection of the peer's layout is created from (None: ours)."""
@@ -920,6 +931,7 @@ class WeaviateVectorStore(BackendVectorStore):
             return self
         store = copy.copy(self)
         store.backend = self.backend.for_tenant(tenant)  # type: ignore[attr-defined]
+        store._view = True  # shares this store's clients: closes nothing when collected
         return store
 
     def add_texts(self, texts: Iterable[str],

@@ -133,6 +133,51 @@ def test_concurrent_queries_share_runs_and_get_their_own_vectors() -> None:
     assert runs == [1, 8, 8, 3]
 
 
+def _queued_runs(fair: bool) -> list[int]:
+    """Sizes of the runs of 4 runners when 24 callers queue while the first 4 run."""
+    runs: list[int] = []
+    lock = threading.Lock()
+    gate = threading.Event()
+
+    def embed(batch: list[str]) -> list[str]:
+        with lock:
+            runs.append(len(batch))
+        gate.wait(5)  # the first runs hold on until every caller has queued
+        return [t.upper() for t in batch]
+
+    batcher = QueryBatcher(embed, limit=64, runners=4, fair=fair)
+    results: dict[int, str] = {}
+
+    def call(i: int) -> None:
+        results[i] = batcher(f"q{i}")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(28)]
+    for t in threads[:4]:
+        t.start()
+    while len(runs) < 4:
+        threading.Event().wait(0.001)
+    for t in threads[4:]:
+        t.start()
+    while len(batcher.queue) < 24:
+        threading.Event().wait(0.001)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert results == {i: f"Q{i}" for i in range(28)}
+    return runs
+
+
+def test_a_free_runner_takes_its_share_of_the_queue_not_all_of_it() -> None:
+    """One runner taking all 24 queued queries ran them while the other 3 idled (CISI
+    queries: benchmarks/bench_concurrency.py --batcher)."""
+    runs = _queued_runs(fair=True)
+    assert runs[:4] == [1, 1, 1, 1]
+    assert sum(runs[4:]) == 24 and max(runs[4:]) <= 6  # ceil(24 / 4 runners)
+    assert len(runs[4:]) >= 4
+    greedy = _queued_runs(fair=False)
+    assert greedy[4:] == [24]
+
+
 def test_a_failed_run_fails_each_of_its_callers_and_not_the_next() -> None:
     def embed(batch: list[str]) -> list[str]:
         if "bad" in batch:

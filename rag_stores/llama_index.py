@@ -78,6 +78,13 @@ def to_record(node: BaseNode) -> Record:
     return record
 
 
+def _check(backend: Backend, records: list[Record]) -> None:
+    """Refuse what the engine would refuse record by record, before any batch is written."""
+    check = getattr(backend, "check_records", None)
+    if check is not None:
+        check(records)
+
+
 def _filter(filters: MetadataFilters | dict[str, Any] | None, doc_ids: list[str] | None = None,
             node_ids: list[str] | None = None) -> Node | Any | None:
     """MetadataFilters, a LangChain filter dict, a tree or a native filter, within the ids."""
@@ -175,6 +182,7 @@ class BackendLlamaStore(BasePydanticVectorStore):
             return []
         records = self._records(nodes)
         backend.ensure_collection(*self._collection_args(nodes))
+        _check(backend, records)
         pipeline(batched(records, self.batch_size), self._sparse, backend.upsert,
                  total=len(records), progress=False,
                  parallel=parallelism(self._backend, self.parallel), key=_record_id)
@@ -186,6 +194,7 @@ class BackendLlamaStore(BasePydanticVectorStore):
             return []
         records = await asyncio.to_thread(self._records, nodes)
         await backend.aensure_collection(*self._collection_args(nodes))
+        _check(backend, records)
         await apipeline(batched(records, self.batch_size), self._sparse, backend.aupsert,
                         total=len(records), progress=False,
                         parallel=parallelism(self._backend, self.parallel),

@@ -263,3 +263,37 @@ async def test_llama_peer_spellings_async_client(weaviate_async_client):
     assert [n.node_id for n in (await store.aquery(_query([0.3, 0.0, 0.0]))).nodes] == [
         nodes[0].node_id]
     await store.aclear()
+
+
+def test_llama_reserved_key_refused_before_any_write(weaviate_client):
+    store = LlamaWeaviateStore(weaviate_client=weaviate_client, batch_size=1)
+    nodes = _nodes()
+    nodes[1].metadata["_additional"] = 1
+    with pytest.raises(ValueError, match="'_additional' of record .* reserved property name"):
+        store.add(nodes)
+    nodes[1].metadata = {"text": "clash"}
+    with pytest.raises(ValueError, match="'text' of record .* text property"):
+        store.add(nodes)
+    name = store.backend.collection_name
+    assert weaviate_client.collections.get(name).aggregate.over_all(
+        total_count=True).total_count == 0
+    store.clear()
+
+
+def test_langchain_store_closes_its_own_client_when_collected(weaviate_server, weaviate_client):
+    emb = DeterministicFakeEmbedding(size=8)
+    url = f"http://127.0.0.1:{weaviate_server.http_port}"
+    store = WeaviateVectorStore(emb, f"Gc_{uuid.uuid4().hex}", url=url,
+                                grpc_port=weaviate_server.grpc_port, tenant=None,
+                                multi_tenancy=True)
+    store.add_texts(["a"], tenant="T1")  # a per-call tenant view shares the client ...
+    gc.collect()
+    own = store.client
+    assert own.is_connected()  # ... and closes nothing when it goes
+    del store
+    gc.collect()
+    assert not own.is_connected()
+    lent = WeaviateVectorStore(emb, f"Gc_{uuid.uuid4().hex}", client=weaviate_client)
+    del lent
+    gc.collect()
+    assert weaviate_client.is_connected()

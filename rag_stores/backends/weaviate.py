@@ -749,7 +749,8 @@ class WeaviateBackend(PlanBackend):
         reserved metadata keys in a collection of the flat layout (weaviate_layout)."""
         if self._info.flat if self._info is not None else self.new_layout != "rag_stores":
             for record in records:
-                layout.check_flat_keys(record.id, to_point_id(record.id), record.metadata)
+                layout.check_flat_keys(self.text_key, record.id, to_point_id(record.id),
+                                       record.metadata)
 
     def _object(self, record: Record, info: Info) -> Obj:
         vector = list(record.vector or [])

@@ -373,12 +373,16 @@ def node_properties(text_key: str, record_id: str, text: str, metadata: Mapping[
             "_node_type": "TextNode", "doc_id": ref, "document_id": ref, "ref_doc_id": ref}
 
 
-def check_flat_keys(record_id: str, uuid: str, metadata: Mapping[str, Any]) -> None:
+def check_flat_keys(text_key: str, record_id: str, uuid: str,
+                    metadata: Mapping[str, Any]) -> None:
     """Refuse metadata keys Weaviate cannot take as properties (the flat layout), before
     anything is written; langchain-weaviate writes the others and logs the refusal."""
+    where = record_id if record_id == uuid else f"{record_id} (uuid {uuid})"
+    if text_key in metadata:
+        raise ValueError(f"metadata key {text_key!r} of record {where} is the text property "
+                         "of this collection (text_key): nothing was written; rename the key")
     for key in WEAVIATE_RESERVED:
         if key in metadata:
-            where = record_id if record_id == uuid else f"{record_id} (uuid {uuid})"
             raise ValueError(
                 f"metadata key {key!r} of record {where} is a reserved "
                 f"property name in Weaviate ({', '.join(WEAVIATE_RESERVED)}), and this "

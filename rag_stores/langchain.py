@@ -304,26 +304,34 @@ class BackendVectorStore(VectorStore):
                        vector=_as_list(vectors[i]) if vectors is not None else None,
                        sparse=sparse[i] if sparse else None) for i, r in enumerate(records)]
 
+    def _write_backend(self, kwargs: dict[str, Any], what: str) -> Backend:
+        """The backend a write runs on; its keyword arguments beyond the signature are
+        refused with the close match (a subclass takes its engine's first)."""
+        check_options(kwargs, ("ids", "batch_size", "parallel", "filter"), what)
+        return self.backend
+
     def _add(self, items: Iterable[Item], total: int | None, batch_size: int | None,
-             parallel: int | None) -> list[str]:
+             parallel: int | None, backend: Backend | None = None) -> list[str]:
+        backend = backend or self.backend
         batches, ids = self._batches(items, total, batch_size)
-        if total != 0 and not self.backend.exists():
-            self.backend.ensure_collection(self._dimension(), self._sparse)
-        pipeline(batches, self._embed, self.backend.upsert, total=total, progress=self.progress,
-                 parallel=parallelism(self.backend, parallel, self.parallel), key=_record_id,
+        if total != 0 and not backend.exists():
+            backend.ensure_collection(self._dimension(), self._sparse)
+        pipeline(batches, self._embed, backend.upsert, total=total, progress=self.progress,
+                 parallel=parallelism(backend, parallel, self.parallel), key=_record_id,
                  window=EMBED_WINDOW)  # embedders sort a window by length (less padding)
         return ids
 
     async def _aadd(self, items: Iterable[Item], total: int | None, batch_size: int | None,
-                    parallel: int | None) -> list[str]:
+                    parallel: int | None, backend: Backend | None = None) -> list[str]:
+        backend = backend or self.backend
         batches, ids = self._batches(items, total, batch_size)
         await self._amake_ready()
-        if total != 0 and not await self.backend.aexists():  # dropped since the store was made
+        if total != 0 and not await backend.aexists():  # dropped since the store was made
             dim = await asyncio.to_thread(self._dimension)
-            await self.backend.aensure_collection(dim, self._sparse)
-        await apipeline(batches, self._embed, self.backend.aupsert, total=total,
+            await backend.aensure_collection(dim, self._sparse)
+        await apipeline(batches, self._embed, backend.aupsert, total=total,
                         progress=self.progress,
-                        parallel=parallelism(self.backend, parallel, self.parallel),
+                        parallel=parallelism(backend, parallel, self.parallel),
                         key=_record_id, window=EMBED_WINDOW)
         return ids
 
@@ -335,45 +343,52 @@ class BackendVectorStore(VectorStore):
         may be any iterables: a list is checked whole before anything is written, a
         generator streams in bounded memory (each batch checked before it is written).
         `parallel`: writes in flight (default: the store's `parallel`, else the backend's)."""
-        return self._add(*_items(texts, metadatas, ids), batch_size, parallel)
+        backend = self._write_backend(kwargs, "add_texts")
+        return self._add(*_items(texts, metadatas, ids), batch_size, parallel, backend)
 
     async def aadd_texts(self, texts: Iterable[str],
                          metadatas: Iterable[dict[str, Any] | None] | None = None, *,
                          ids: Iterable[Id | None] | None = None, batch_size: int | None = None,
                          parallel: int | None = None, **kwargs: Any) -> list[str]:
-        return await self._aadd(*_items(texts, metadatas, ids), batch_size, parallel)
+        backend = self._write_backend(kwargs, "aadd_texts")
+        return await self._aadd(*_items(texts, metadatas, ids), batch_size, parallel, backend)
 
     def add_documents(self, documents: Iterable[Document], **kwargs: Any) -> list[str]:  # type: ignore[override]
         """LangChain's `add_documents` for any iterable of documents (a generator streams, as
         in `add_texts`); `ids=` takes precedence over the documents' own ids."""
         items, total = _document_items(documents, kwargs.pop("ids", None))
-        return self._add(items, total, kwargs.pop("batch_size", None), kwargs.pop("parallel", None))
+        batch_size, parallel = kwargs.pop("batch_size", None), kwargs.pop("parallel", None)
+        return self._add(items, total, batch_size, parallel,
+                         self._write_backend(kwargs, "add_documents"))
 
     async def aadd_documents(self, documents: Iterable[Document], **kwargs: Any) -> list[str]:  # type: ignore[override]
         items, total = _document_items(documents, kwargs.pop("ids", None))
-        return await self._aadd(items, total, kwargs.pop("batch_size", None),
-                                kwargs.pop("parallel", None))
+        batch_size, parallel = kwargs.pop("batch_size", None), kwargs.pop("parallel", None)
+        return await self._aadd(items, total, batch_size, parallel,
+                                self._write_backend(kwargs, "aadd_documents"))
 
     def delete(self, ids: list[str] | None = None, *, filter: Any = None,
                **kwargs: Any) -> bool | None:
         """Delete by ids, or by `filter=` (a dict, filter tree or native filter)."""
+        backend = self._write_backend(kwargs, "delete")
         if ids is None and filter is None:
             raise ValueError("delete needs ids or filter=")
         if ids:
-            self.backend.delete(ids)
+            backend.delete(ids)
         if filter is not None:
-            self.backend.delete_where(parse_any(filter))
+            backend.delete_where(parse_any(filter))
         return True
 
     async def adelete(self, ids: list[str] | None = None, *, filter: Any = None,
                       **kwargs: Any) -> bool | None:
+        backend = self._write_backend(kwargs, "adelete")
         if ids is None and filter is None:
             raise ValueError("delete needs ids or filter=")
         await self._amake_ready()
         if ids:
-            await self.backend.adelete(ids)
+            await backend.adelete(ids)
         if filter is not None:
-            await self.backend.adelete_where(parse_any(filter))
+            await backend.adelete_where(parse_any(filter))
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
@@ -541,18 +556,18 @@ class BackendVectorStore(VectorStore):
 
 # Search keywords that pass through to `Query`; anything else is a mistake worth reporting.
 _QUERY_OPTIONS = {"score_threshold", "offset", "fusion", "alpha", "prefetch_k", "rrf_k", "with_vectors",
-                  "consistency"}
+                  "consistency", "search_params", "shard_key"}
 
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if "shard_key_selector" in kwargs:  # langchain-qdrant passes it on to query_points
+        kwargs["shard_key"] = kwargs.pop("shard_key_selector")
     if "hybrid_fusion" in kwargs:  # langchain-qdrant: a FusionQuery (RRF or DBSF)
         given = kwargs.pop("hybrid_fusion")
         fusion = getattr(getattr(given, "fusion", given), "value", given)
         if given is not None:
             kwargs.setdefault("fusion", fusion)
-    unknown = set(kwargs) - _QUERY_OPTIONS
-    if unknown:
-        raise TypeError(f"unknown search option(s) {sorted(unknown)}; known: {sorted(_QUERY_OPTIONS)}")
+    check_options(kwargs, _QUERY_OPTIONS, "search")
     return kwargs
 
 
@@ -709,6 +724,13 @@ class QdrantVectorStore(BackendVectorStore):
 
     def _config_error(self, message: str) -> ValueError:
         return _qdrant_store_error()(message)
+
+    def _write_backend(self, kwargs: dict[str, Any], what: str) -> Any:
+        """`shard_key_selector=` (custom sharding; langchain-qdrant passes it on to upsert):
+        the write goes to that shard key."""
+        key = kwargs.pop("shard_key_selector", None)
+        backend = super()._write_backend(kwargs, what)
+        return backend if key is None else backend.for_shard_key(key)  # type: ignore[attr-defined]
 
     def _make_ready(self) -> bool:
         from .backends.qdrant import CollectionConfigError

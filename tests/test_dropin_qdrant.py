@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
@@ -14,6 +15,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 from embedders.sparse import SparseVector
 from rag_stores.core.ids import to_point_id
+from rag_stores.core.query import UnsupportedError
 from rag_stores.langchain import QdrantVectorStore
 from rag_stores.llama_index import QdrantVectorStore as LlamaQdrantVectorStore
 
@@ -194,8 +196,6 @@ async def test_llama_index_qdrant_custom_sharding_on_a_cluster(qdrant_cluster) -
 
 
 def test_custom_sharding_needs_a_distributed_server(qdrant_server) -> None:
-    from rag_stores.core.query import UnsupportedError
-
     with pytest.raises(UnsupportedError, match="sharding_method= / shard_keys= / shard_key="):
         LlamaQdrantVectorStore("s", shard_keys=[1])  # embedded local mode
     with pytest.raises(UnsupportedError, match="engine='edge'"):
@@ -278,3 +278,52 @@ def test_reopening_with_another_distance_is_an_error_in_llama_index_too() -> Non
     with pytest.raises(ValueError, match="2-dim cosine"):
         LlamaQdrantVectorStore("dist", client=client, distance="euclid").add(
             _nodes((2, "two", "d")))
+
+
+def test_langchain_qdrant_shard_key_selector_on_a_cluster(qdrant_cluster) -> None:
+    """langchain-qdrant's way: collection_create_options={"sharding_method": CUSTOM}, keys by
+    client.create_shard_key, `shard_key_selector=` passed on with writes and searches."""
+    client = QdrantClient(url=qdrant_cluster.nodes[0].url)
+    name = f"lcshards_{uuid.uuid4().hex[:8]}"
+    try:
+        store = QdrantVectorStore(client, name, EMB, collection_create_options={
+            "sharding_method": models.ShardingMethod.CUSTOM})
+        for key in ("a", "b"):
+            client.create_shard_key(name, key)
+        store.add_texts(["in a"], ids=[1], shard_key_selector="a")
+        store.add_documents([Document("in b")], ids=[2], shard_key_selector="b")
+        assert len(store.similarity_search("in", k=5)) == 2
+        (doc,) = store.similarity_search("in", k=5, shard_key_selector="b")
+        assert doc.page_content == "in b"
+        store.delete([2], shard_key_selector="a")  # not in shard a: nothing deleted
+        assert len(store.get_by_ids([1, 2])) == 2
+        store.delete([2], shard_key_selector="b")
+        assert [d.page_content for d in store.get_by_ids([1, 2])] == ["in a"]
+        with pytest.raises(ValueError, match="no shard key was given"):
+            store.add_texts(["nowhere"])
+    finally:
+        client.delete_collection(name)
+        client.close()
+
+
+async def test_langchain_unknown_keywords_are_refused_and_search_params_pass() -> None:
+    store = QdrantVectorStore(EMB, "kw")
+    with pytest.raises(TypeError, match="unknown add_texts option 'unknown_kw'"):
+        store.add_texts(["a"], unknown_kw=1)
+    with pytest.raises(TypeError, match="did you mean 'batch_size'"):
+        await store.aadd_texts(["a"], batchsize=2)
+    with pytest.raises(TypeError, match="did you mean 'ids'"):
+        store.add_documents([Document("a")], idz=["x"])
+    with pytest.raises(TypeError, match="did you mean 'score_threshold'"):
+        store.similarity_search("a", score_treshold=0.5)
+    assert store.backend.count() == 0  # nothing was written by the refused calls
+    store.add_texts(["a", "b"], ids=["a", "b"])
+    assert len(store.similarity_search("a", k=2, search_params=models.SearchParams(
+        hnsw_ef=8, exact=True))) == 2
+    assert len(await store.asimilarity_search("a", k=1, search_params={"exact": True})) == 1
+    with pytest.raises(ValueError, match="search_params must be a qdrant_client"):
+        store.similarity_search("a", search_params=8)
+    with pytest.raises(TypeError, match="unknown delete option"):
+        store.delete(["a"], wait_for=True)
+    with pytest.raises(UnsupportedError, match="needs a Qdrant server in distributed mode"):
+        store.similarity_search("a", shard_key_selector="x")

@@ -821,11 +821,19 @@ class QdrantBackend(PlanBackend):
         consistency = query.consistency if query is not None and query.consistency is not None \
             else self.read_consistency
         return {**({"consistency": consistency} if consistency is not None else {}),
-                **self._shard()}
+                **self._shard(query)}
 
-    def _shard(self) -> dict[str, Any]:
-        """The shard key of a custom-sharded collection's requests (none: every shard)."""
-        return {} if self.shard_key is None else {"shard_key_selector": self.shard_key}
+    def _shard(self, query: Query | None = None) -> dict[str, Any]:
+        """The shard key of a custom-sharded collection's requests: the query's, else the
+        store's (none: reads span every shard)."""
+        key = query.shard_key if query is not None and query.shard_key is not None \
+            else self.shard_key
+        if key is not None and query is not None and query.shard_key is not None:
+            check_shard_key(key, "shard_key_selector")
+            if self.engine != "server":
+                raise UnsupportedError(f"a shard key ({key!r}) needs a Qdrant server in "
+                                       f"distributed mode; this store is {self.engine}")
+        return {} if key is None else {"shard_key_selector": key}
 
     def for_shard_key(self, shard_key: Any) -> QdrantBackend:
         """This backend with its reads and writes in `shard_key` (custom sharding: the

@@ -72,6 +72,8 @@ class Query:
     # Qdrant's search parameters of this query (a `models.SearchParams` or its dict: hnsw_ef,
     # exact, quantization, ...); None: the store's `exact=` / `hnsw_ef=`.
     search_params: Any = None
+    # Qdrant custom sharding: the shard key selector of this query; None: the store's.
+    shard_key: Any = None
 
     def __post_init__(self) -> None:
         for name, low in (("k", 1), ("offset", 0), ("fetch_k", 1), ("group_size", 1),

@@ -135,7 +135,8 @@ def tail(path: Path, lines: int = 30) -> str:
 # even by SIGKILL); it exits by itself when the server has exited.
 _WATCHER = """
 import os, signal, sys, time
-server, parent = int(sys.argv[1]), os.getppid()
+# The starter's pid, not getppid(): on a loaded machine the starter may die before this runs.
+server, parent = int(sys.argv[1]), int(sys.argv[2])
 while True:
     time.sleep(0.2)
     try:
@@ -149,7 +150,8 @@ while True:
 
 
 def _watch(pid: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", _WATCHER, str(pid)], stdin=subprocess.DEVNULL,
+    return subprocess.Popen([sys.executable, "-c", _WATCHER, str(pid), str(os.getpid())],
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, start_new_session=True)
 
 

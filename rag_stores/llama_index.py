@@ -12,7 +12,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import (
@@ -118,6 +118,8 @@ class BackendLlamaStore(BasePydanticVectorStore):
 
     _backend: Any = PrivateAttr()
     _sparse_encoder: Any = PrivateAttr(default=None)
+    # Keyword arguments `query` takes besides QUERY_KWARGS: the engine's own.
+    _engine_query_kwargs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, backend: Backend, *, enable_hybrid: bool = False,
                  sparse_encoder: Any = None, batch_size: int = BATCH_SIZE,
@@ -171,8 +173,10 @@ class BackendLlamaStore(BasePydanticVectorStore):
         return len(nodes[0].get_embedding()), self.enable_hybrid
 
     def _scoped(self, kwargs: dict[str, Any], query: bool = False) -> Any:
-        """The backend a call runs on, given the call's keyword arguments (a subclass checks
-        them and may scope the backend, e.g. Qdrant's per-call `shard_identifier=`)."""
+        """The backend a call runs on, given the call's keyword arguments: unknown ones are
+        refused (a subclass may also scope the backend, e.g. Qdrant's `shard_identifier=`)."""
+        check_options(kwargs, QUERY_KWARGS | self._engine_query_kwargs if query else (),
+                      f"{type(self).__name__}.{'query' if query else 'write/read'}")
         return self._backend
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -575,6 +579,7 @@ class WeaviateVectorStore(BackendLlamaStore):
     then DEFAULT and HYBRID queries are its Weaviate hybrid, with its query keywords."""
 
     _peer: bool = PrivateAttr(default=False)
+    _engine_query_kwargs: ClassVar[frozenset[str]] = frozenset({"max_vector_distance"})
 
     def __init__(self, collection_name: Any = None, *, enable_hybrid: bool = True,
                  batch_size: int = BATCH_SIZE, parallel: int | None = None,

@@ -297,3 +297,25 @@ def test_langchain_store_closes_its_own_client_when_collected(weaviate_server, w
     del lent
     gc.collect()
     assert weaviate_client.is_connected()
+
+
+def test_options_weaviate_cannot_honour_are_refused(weaviate_client):
+    """Unknown keywords of the LlamaIndex store, and Qdrant's per-query search options, are
+    errors on Weaviate: never silently ignored."""
+    store = LlamaWeaviateStore(f"Opts_{uuid.uuid4().hex}", client=weaviate_client)
+    with pytest.raises(TypeError, match="did you mean 'score_threshold'"):
+        store.query(_query([1.0, 0.0, 0.0]), score_treshold=0.5)
+    with pytest.raises(TypeError, match="unknown WeaviateVectorStore.write/read option 'bogus'"):
+        store.add(_nodes(), bogus=1)
+    assert not store.backend.exists()  # refused before anything was written
+    store.add(_nodes())
+    assert len(store.query(_query([1.0, 0.0, 0.0]), max_vector_distance=2.0).nodes) > 0
+
+    lc = WeaviateVectorStore(DeterministicFakeEmbedding(size=3), f"Opts_{uuid.uuid4().hex}",
+                             client=weaviate_client)
+    lc.add_texts(["x"])
+    for option, instead in (("search_params", "vector_index_config"), ("shard_key", "tenant"),
+                            ("consistency", "consistency_level")):
+        with pytest.raises(NotImplementedError, match=f"{option}=.*Qdrant.*{instead}"):
+            lc.similarity_search("x", k=1, **{option: {"hnsw_ef": 8} if option == "search_params"
+                                              else "all"})

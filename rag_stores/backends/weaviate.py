@@ -1103,9 +1103,20 @@ class WeaviateBackend(PlanBackend):
             return hits
         return [h for h in hits if h.score >= query.score_threshold - 1e-6]
 
+    def _qdrant_only(self, query: Query) -> None:
+        """Query options Weaviate has no per-query form of: an error, never ignored."""
+        for name, instead in (("search_params", "vector_index_config= when the collection is "
+                               "made (HNSW ef and the like)"),
+                              ("shard_key", "tenants (tenant=)"),
+                              ("consistency", "the store's consistency_level=")):
+            if getattr(query, name) is not None:
+                raise UnsupportedError(f"{name}={getattr(query, name)!r} is a Qdrant search "
+                                       f"option; on Weaviate use {instead}")
+
     def _search(self, query: Query) -> Plan:
         if query.group_by is not None:
             raise ValueError("grouped queries go through search_groups")
+        self._qdrant_only(query)
         if query.mode == "discover":
             raise UnsupportedError("Weaviate has no discovery / context search; use Qdrant "
                                    "for mode='discover'")
@@ -1206,6 +1217,7 @@ class WeaviateBackend(PlanBackend):
     def _search_groups(self, query: Query) -> Plan:
         if query.group_by is None:
             raise ValueError("search_groups needs query.group_by")
+        self._qdrant_only(query)
         if query.mode != "dense":
             raise UnsupportedError(
                 f"grouped search on Weaviate is dense only, not {query.mode!r}: Weaviate's "

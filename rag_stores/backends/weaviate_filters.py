@@ -30,7 +30,7 @@ What Weaviate cannot do exactly, raised as UnsupportedError: text matches on a v
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -91,15 +91,10 @@ def to_weaviate(node: Node | Any | None,
 
 
 def _translate(node: Node, known: set[str] | None) -> _Filters | bool:
-    if isinstance(node, And):
-        parts = fold_and(_translate(c, known) for c in node.children)
-        return parts if isinstance(parts, bool) else _one(parts, Filter.all_of)
-    if isinstance(node, Or):
-        parts = fold_or(_translate(c, known) for c in node.children)
-        return parts if isinstance(parts, bool) else _one(parts, Filter.any_of)
+    if isinstance(node, (And, Or)):
+        return _combine(isinstance(node, And), (_translate(c, known) for c in node.children))
     if isinstance(node, Not):
-        inner = _translate(node.child, known)
-        return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
+        return _negate(_translate(node.child, known))
     return _field(node, known)
 
 
@@ -116,13 +111,9 @@ def native(flt: _Filters, known: set[str] | None) -> _Filters | bool:
     condition is translated like the tree's Field("page", ...). Conditions on the layout's
     own properties (text, doc_id, md_..., ids) pass through as they are."""
     if isinstance(flt, (_FilterAnd, _FilterOr)):
-        fold, combine = (fold_and, Filter.all_of) if isinstance(flt, _FilterAnd) else (
-            fold_or, Filter.any_of)
-        parts = fold(native(f, known) for f in flt.filters)
-        return parts if isinstance(parts, bool) else _one(parts, combine)
+        return _combine(isinstance(flt, _FilterAnd), (native(f, known) for f in flt.filters))
     if isinstance(flt, _FilterNot):
-        inner = native(flt.filters[0], known)
-        return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
+        return _negate(native(flt.filters[0], known))
     field = _native_field(flt)
     return flt if field is None else _translate(normalize(field), known)
 
@@ -163,6 +154,17 @@ def _native_field(flt: _Filters) -> Field | None:
     return Field(key, op, value)
 
 
+def _combine(conjunction: bool, parts: Iterable[_Filters | bool]) -> _Filters | bool:
+    """And (or Or) of translated parts, constants folded (module doc)."""
+    fold, combine = (fold_and, Filter.all_of) if conjunction else (fold_or, Filter.any_of)
+    folded = fold(parts)
+    return folded if isinstance(folded, bool) else _one(folded, combine)
+
+
+def _negate(inner: _Filters | bool) -> _Filters | bool:
+    return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
+
+
 def _one(parts: list[_Filters], combine: Any) -> _Filters:
     return parts[0] if len(parts) == 1 else combine(parts)
 
@@ -192,9 +194,8 @@ def _field(field: Field, known: set[str] | None) -> _Filters | bool:
         by_kind: dict[str, list[Any]] = {}
         for v in value:
             by_kind.setdefault(_kind(v), []).append(_stored(v))
-        folded = fold_or(on(kind, lambda name, vs=values: Filter.by_property(name).contains_any(vs))
-                         for kind, values in by_kind.items())
-        return folded if isinstance(folded, bool) else _one(folded, Filter.any_of)
+        return _combine(False, (on(kind, lambda name, vs=values: Filter.by_property(name)
+                                   .contains_any(vs)) for kind, values in by_kind.items()))
     if op in _RANGE:
         operand: Any = parse_date(value) if isinstance(value, str) else float(value)
         return on("d" if isinstance(value, str) else "n",
@@ -298,13 +299,9 @@ def to_weaviate_flat(node: Node | Any | None, text_key: str = "text") -> _Filter
 
 def _flat(node: Node, text_key: str) -> _Filters | bool:
     if isinstance(node, (And, Or)):
-        fold, combine = (fold_and, Filter.all_of) if isinstance(node, And) else (
-            fold_or, Filter.any_of)
-        parts = fold(_flat(c, text_key) for c in node.children)
-        return parts if isinstance(parts, bool) else _one(parts, combine)
+        return _combine(isinstance(node, And), (_flat(c, text_key) for c in node.children))
     if isinstance(node, Not):
-        inner = _flat(node.child, text_key)
-        return (not inner) if isinstance(inner, bool) else Filter.not_(inner)
+        return _negate(_flat(node.child, text_key))
     key, op, value = node.key, node.op, node.value
     if key == DOC_ID:
         ids = point_ids(node)

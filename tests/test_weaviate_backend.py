@@ -314,6 +314,22 @@ def test_keyword_and_hybrid_search(backend: WeaviateBackend) -> None:
         backend.search(Query(mode="sparse", k=3))
 
 
+def test_client_fused_hybrid_is_the_fusion_of_the_two_legs(backend: WeaviateBackend) -> None:
+    """dbsf / prefetch_k fuse here: legs of ids and scores, then the window's objects."""
+    from rag_stores.core.fusion import fuse
+
+    backend.upsert(records(a={"n": 0, "tag": "x"}))
+    for offset, with_vectors in ((0, False), (1, True)):
+        query = Query(mode="hybrid", text="apple banana", vector=Q, k=3, offset=offset,
+                      fusion="dbsf", alpha=0.7, prefetch_k=5, with_vectors=with_vectors)
+        legs = [backend.search(Query(mode=m, text="apple banana", vector=Q, k=5,
+                                     with_vectors=with_vectors)) for m in ("dense", "sparse")]
+        expected = fuse(*legs, fusion="dbsf", alpha=0.7)[offset:offset + 3]
+        hits = backend.search(query)
+        assert [(h.record, h.score) for h in hits] == [(h.record, h.score) for h in expected]
+        assert all(h.extra["fusion"] == "client" and "uuid" in h.extra for h in hits)
+
+
 # Keyword search over declared metadata keys (searchable_keys, Query.query_properties).
 TITLED = [
     Record(id="t1", text="a story about a zebra", metadata={"title": "Savanna life"},

@@ -106,6 +106,20 @@ def build(url: str) -> None:
     store.close()
 
 
+def raw_and_ours(raw_vector: Any, raw_text: Any, dense: Any, hybrid: Any,
+                 vectors: list[list[float]], texts: list[str]) -> dict[str, tuple[str, Any]]:
+    """The sides every engine has: raw by vector and by text, our LangChain stores'."""
+    n = len(texts)
+    return {
+        "raw-async-vector": ("async", raw_vector),
+        "ours-async-vector": ("async", lambda i: dense.asimilarity_search_by_vector(
+            vectors[i % n], k=K)),
+        "raw-async-text": ("async", raw_text),
+        "ours-async-text": ("async", lambda i: dense.asimilarity_search(texts[i % n], k=K)),
+        "ours-async-hybrid": ("async", lambda i: hybrid.asimilarity_search(texts[i % n], k=K)),
+    }
+
+
 def sides(url: str, grpc_port: int, transport: str, texts: list[str],
           vectors: list[list[float]]) -> dict[str, tuple[str, Any]]:
     """name -> ("async" | "sync", query(i))."""
@@ -135,15 +149,8 @@ def sides(url: str, grpc_port: int, transport: str, texts: list[str],
         return await raw_client.query_points(NAME, query=vec.tolist(), using="dense", limit=K,
                                              with_payload=True)
 
-    out: dict[str, tuple[str, Any]] = {
-        "raw-async-vector": ("async", raw_vector),
-        "ours-async-vector": ("async", lambda i: dense.asimilarity_search_by_vector(
-            vectors[i % n], k=K)),
-        "raw-async-text": ("async", raw_text),
-        "ours-async-text": ("async", lambda i: dense.asimilarity_search(texts[i % n], k=K)),
-        "ours-sync-text": ("sync", lambda i: dense.similarity_search(texts[i % n], k=K)),
-        "ours-async-hybrid": ("async", lambda i: hybrid.asimilarity_search(texts[i % n], k=K)),
-    }
+    out = raw_and_ours(raw_vector, raw_text, dense, hybrid, vectors, texts)
+    out["ours-sync-text"] = ("sync", lambda i: dense.similarity_search(texts[i % n], k=K))
     try:
         from langchain_community.embeddings.fastembed import FastEmbedEmbeddings as Community
         from langchain_qdrant import FastEmbedSparse, RetrievalMode
@@ -312,19 +319,14 @@ async def wv_sides(server: Any, texts: list[str], vectors: list[list[float]]
         vec = await asyncio.to_thread(lambda: next(iter(raw_model.query_embed([texts[i % n]]))))
         return await raw_coll.query.near_vector(vec.tolist(), target_vector="dense", limit=K)
 
-    out: dict[str, tuple[str, Any]] = {
-        "raw-async-vector": ("async", raw_vector),
-        "ours-async-vector": ("async", lambda i: dense.asimilarity_search_by_vector(
-            vectors[i % n], k=K)),
-        "raw-async-text": ("async", raw_text),
-        "ours-async-text": ("async", lambda i: dense.asimilarity_search(texts[i % n], k=K)),
-        "ours-async-hybrid": ("async", lambda i: hybrid.asimilarity_search(texts[i % n], k=K)),
+    out = raw_and_ours(raw_vector, raw_text, dense, hybrid, vectors, texts)
+    out.update({
         # Weaviate's own hybrid (rrf, no per-leg depth): the query the peers make
         "ours-async-hybrid-rrf": ("async", lambda i: hybrid.asimilarity_search(
             texts[i % n], k=K, fusion="rrf", prefetch_k=None)),
         "ours-li-async-text": ("async", lambda i: li.aretrieve(texts[i % n])),
         "ours-li-async-hybrid": ("async", lambda i: li_h.aretrieve(texts[i % n])),
-    }
+    })
     community = community_embeddings()
     if community is not None:
         from langchain_weaviate import WeaviateVectorStore as PeerLc

@@ -103,38 +103,9 @@ def test_a_window_is_prepared_together_and_written_batch_by_batch(mode) -> None:
 
 
 # --- queries at once ---------------------------------------------------------------------
-def test_concurrent_queries_share_runs_and_get_their_own_vectors() -> None:
-    runs: list[int] = []
-    gate = threading.Event()
-
-    def embed(batch: list[str]) -> list[str]:
-        runs.append(len(batch))
-        gate.wait(5)  # the first run holds on until every caller has queued
-        return [t.upper() for t in batch]
-
-    batcher = QueryBatcher(embed, limit=8, runners=1)
-    results: dict[int, str] = {}
-
-    def call(i: int) -> None:
-        results[i] = batcher(f"q{i}")
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
-    threads[0].start()
-    while not runs:
-        threading.Event().wait(0.001)
-    for t in threads[1:]:
-        t.start()
-    while len(batcher.queue) < 19:
-        threading.Event().wait(0.001)
-    gate.set()
-    for t in threads:
-        t.join(10)
-    assert results == {i: f"Q{i}" for i in range(20)}
-    assert runs == [1, 8, 8, 3]
-
-
-def _queued_runs(fair: bool) -> list[int]:
-    """Sizes of the runs of 4 runners when 24 callers queue while the first 4 run."""
+def _queued_runs(*, runners: int, queued: int, limit: int = 64, fair: bool = True) -> list[int]:
+    """Sizes of the model runs when `queued` callers queue while the first `runners` run
+    (each run holds on until every caller has queued); every caller gets its own result."""
     runs: list[int] = []
     lock = threading.Lock()
     gate = threading.Event()
@@ -142,39 +113,44 @@ def _queued_runs(fair: bool) -> list[int]:
     def embed(batch: list[str]) -> list[str]:
         with lock:
             runs.append(len(batch))
-        gate.wait(5)  # the first runs hold on until every caller has queued
+        gate.wait(5)
         return [t.upper() for t in batch]
 
-    batcher = QueryBatcher(embed, limit=64, runners=4, fair=fair)
+    batcher = QueryBatcher(embed, limit=limit, runners=runners, fair=fair)
     results: dict[int, str] = {}
 
     def call(i: int) -> None:
         results[i] = batcher(f"q{i}")
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(28)]
-    for t in threads[:4]:
+    total = runners + queued
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(total)]
+    for t in threads[:runners]:
         t.start()
-    while len(runs) < 4:
+    while len(runs) < runners:
         threading.Event().wait(0.001)
-    for t in threads[4:]:
+    for t in threads[runners:]:
         t.start()
-    while len(batcher.queue) < 24:
+    while len(batcher.queue) < queued:
         threading.Event().wait(0.001)
     gate.set()
     for t in threads:
         t.join(10)
-    assert results == {i: f"Q{i}" for i in range(28)}
+    assert results == {i: f"Q{i}" for i in range(total)}
     return runs
+
+
+def test_concurrent_queries_share_runs_and_get_their_own_vectors() -> None:
+    assert _queued_runs(runners=1, queued=19, limit=8) == [1, 8, 8, 3]
 
 
 def test_a_free_runner_takes_its_share_of_the_queue_not_all_of_it() -> None:
     """One runner taking all 24 queued queries ran them while the other 3 idled (CISI
     queries: benchmarks/bench_concurrency.py --batcher)."""
-    runs = _queued_runs(fair=True)
+    runs = _queued_runs(runners=4, queued=24)
     assert runs[:4] == [1, 1, 1, 1]
     assert sum(runs[4:]) == 24 and max(runs[4:]) <= 6  # ceil(24 / 4 runners)
     assert len(runs[4:]) >= 4
-    greedy = _queued_runs(fair=False)
+    greedy = _queued_runs(runners=4, queued=24, fair=False)
     assert greedy[4:] == [24]
 
 

@@ -84,7 +84,10 @@ def run_notebook(path: Path, env: dict[str, str], monkeypatch) -> str:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     book = nbformat.read(path, as_version=4)
-    NotebookClient(book, timeout=900, kernel_name="python3",
+    # iopub_timeout: a cell's printed output may arrive after its reply on a loaded machine;
+    # nbclient waits 4 s for it by default and then drops it silently.
+    NotebookClient(book, timeout=900, kernel_name="python3", iopub_timeout=120,
+                   raise_on_iopub_timeout=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     texts = []
     for cell in book.cells:

@@ -118,8 +118,9 @@ class BackendLlamaStore(BasePydanticVectorStore):
 
     _backend: Any = PrivateAttr()
     _sparse_encoder: Any = PrivateAttr(default=None)
-    # Keyword arguments `query` takes besides QUERY_KWARGS: the engine's own.
+    # The engine's own keyword arguments: of `query` (besides QUERY_KWARGS), of every call.
     _engine_query_kwargs: ClassVar[frozenset[str]] = frozenset()
+    _engine_call_kwargs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, backend: Backend, *, enable_hybrid: bool = False,
                  sparse_encoder: Any = None, batch_size: int = BATCH_SIZE,
@@ -175,8 +176,9 @@ class BackendLlamaStore(BasePydanticVectorStore):
     def _scoped(self, kwargs: dict[str, Any], query: bool = False) -> Any:
         """The backend a call runs on, given the call's keyword arguments: unknown ones are
         refused (a subclass may also scope the backend, e.g. Qdrant's `shard_identifier=`)."""
-        check_options(kwargs, QUERY_KWARGS | self._engine_query_kwargs if query else (),
-                      f"{type(self).__name__}.{'query' if query else 'write/read'}")
+        known = (QUERY_KWARGS | self._engine_query_kwargs if query else frozenset()) | \
+            self._engine_call_kwargs
+        check_options(kwargs, known, f"{type(self).__name__}.{'query' if query else 'write/read'}")
         return self._backend
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -397,15 +399,15 @@ def _from_llama_index_qdrant(sparse_encoder: Any, options: dict[str, Any]
     return sparse_encoder, store, options
 
 
-# query's keyword arguments on Qdrant: llama-index-vector-stores-qdrant's too.
-_QDRANT_QUERY_KWARGS = QUERY_KWARGS | {"qdrant_filters", "search_params"}
-
-
 class QdrantVectorStore(BackendLlamaStore):
     """LlamaIndex store over Qdrant. No connection argument: embedded in-memory Qdrant;
     `path=` on disk; `url=`/`host=` a server; `client=`/`async_client=` existing clients."""
 
     _shard_key_selector_fn: Any = PrivateAttr(default=None)
+    # llama-index-vector-stores-qdrant's keyword arguments
+    _engine_query_kwargs: ClassVar[frozenset[str]] = frozenset({"qdrant_filters",
+                                                                "search_params"})
+    _engine_call_kwargs: ClassVar[frozenset[str]] = frozenset({"shard_identifier"})
     _hybrid_fusion_fn: Any = PrivateAttr(default=None)
 
     def __init__(self, collection_name: str = "docs", client: Any = None, *,
@@ -433,11 +435,10 @@ class QdrantVectorStore(BackendLlamaStore):
         """Refuses unknown keyword arguments; `shard_identifier=` (custom sharding) runs the
         call in the shard key `shard_key_selector_fn(shard_identifier)` (without that
         function: the identifier is the shard key)."""
-        check_options(kwargs, (_QDRANT_QUERY_KWARGS if query else set()) | {"shard_identifier"},
-                      f"QdrantVectorStore.{'query' if query else 'write/read'}")
+        backend = super()._scoped(kwargs, query)
         identifier = kwargs.pop("shard_identifier", None)
         if identifier is None:
-            return self._backend
+            return backend
         select = self._shard_key_selector_fn
         return self._backend.for_shard_key(identifier if select is None else select(identifier))
 

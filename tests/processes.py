@@ -91,6 +91,32 @@ def wait_for_count(store: Any, n: int, timeout: float = 60.0) -> int:
 
 
 @contextmanager
+def garbling_grpc_peer() -> Iterator[list[str]]:
+    """A loopback gRPC server (its port is `calls[0]`) that answers every call with bytes no
+    protobuf message parses, as grpcio sees now and then on a loaded machine: the client
+    raises INTERNAL "Exception deserializing response!". Each call's method is appended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    calls: list[str] = []
+
+    class Garbling(grpc.GenericRpcHandler):
+        def service(self, details: Any) -> Any:
+            calls.append(details.method)
+            return grpc.unary_unary_rpc_method_handler(lambda request, context: b"\xff\xff")
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((Garbling(),))
+    calls.append(str(server.add_insecure_port("127.0.0.1:0")))
+    server.start()
+    try:
+        yield calls
+    finally:
+        server.stop(grace=None).wait(5)
+
+
+@contextmanager
 def resetting_grpc_peer() -> Iterator[int]:
     """A loopback HTTP/2 peer (its port) that resets every request's stream with CANCEL, as
     a cluster node does to a write it gives up on mid-way (seen from Weaviate in failover):

@@ -100,7 +100,8 @@ AUTO_INDEXES = "rag_stores_auto_indexes"
 LAYOUT_KEY = "rag_stores_layout"
 # Requests that may run twice with the same outcome: retried on transient faults.
 _IDEMPOTENT = {"upsert", "delete", "retrieve", "scroll", "count", "query_points",
-               "query_points_groups", "get_collection", "collection_exists"}
+               "query_points_groups", "get_collection", "collection_exists",
+               "delete_collection"}
 # Requests qdrant_wire encodes for a server.
 _WIRE = {"upsert": qdrant_wire.upsert, "query_points": qdrant_wire.query_points}
 _CLIENT_OPTIONS = parameters(QdrantClient.__init__) | {"limits"}  # limits: through **kwargs

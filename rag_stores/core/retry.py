@@ -28,16 +28,19 @@ from tenacity import (
 
 def is_transient_rpc(exc: BaseException | None) -> bool:
     """A gRPC failure worth another try: the server unreachable or too slow (UNAVAILABLE,
-    DEADLINE_EXCEEDED), or the request's stream reset by the server (CANCELLED by an
-    RST_STREAM, as a cluster node coordinating a write across a lost node does)."""
+    DEADLINE_EXCEEDED), the request's stream reset by the server (CANCELLED by an
+    RST_STREAM, as a cluster node coordinating a write across a lost node does), or the
+    answer lost in the client (INTERNAL "Exception deserializing response!": grpcio failed to
+    decode a valid reply, once in some thousands of calls on a loaded machine)."""
     import grpc  # both engines' clients depend on it
 
     if not isinstance(exc, grpc.RpcError) or not callable(getattr(exc, "code", None)):
         return False
     code = exc.code()
-    details = exc.details() if callable(getattr(exc, "details", None)) else ""
+    details = str(exc.details() if callable(getattr(exc, "details", None)) else "")
     return code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or (
-        code == grpc.StatusCode.CANCELLED and "RST_STREAM" in str(details))
+        code == grpc.StatusCode.CANCELLED and "RST_STREAM" in details) or (
+        code == grpc.StatusCode.INTERNAL and "Exception deserializing response" in details)
 
 
 class EngineUnavailableError(ConnectionError):

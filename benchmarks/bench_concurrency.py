@@ -3,7 +3,7 @@
     python benchmarks/bench_concurrency.py                         # 1, 8, 32, 128 in flight
     python benchmarks/bench_concurrency.py --queries 128 --levels 1,32
     python benchmarks/bench_concurrency.py --engines weaviate --levels 32
-    python benchmarks/bench_concurrency.py --batcher        # query embedding alone, 32 threads
+    python benchmarks/bench_concurrency.py --model          # query embedding alone, 32 threads
 
 One collection: the 1,460 CISI titles written by our LangChain store (dense all-MiniLM-L6-v2
 + BM25). Queries: the 112 CISI queries, cycled. At each level, `n` queries are in flight at
@@ -11,7 +11,7 @@ once (async: `n` tasks on one loop; sync: `n` threads) until --queries are answe
 queries/s, p50 and p99 latency, and the ratio of queries/s to the raw side of the same kind.
 
 - ours-async-text / -hybrid: `await store.asimilarity_search(text, k=10)` (query embedded in a
-  worker thread; concurrent query embeddings share model runs: embedders QueryBatcher);
+  worker thread; concurrent queries run the model side by side, one query per run);
 - ours-sync-text: `store.similarity_search` from a thread pool;
 - ours-async-vector: `asimilarity_search_by_vector` (precomputed query vectors);
 - raw-async-vector: `AsyncQdrantClient.query_points`;
@@ -40,10 +40,10 @@ titles written by our LangChain store, hybrid; the peers' collections in their o
   FastEmbedEmbedding.
 Sides alternate within each level; the best of --runs is kept.
 
---batcher: the query embedding alone (no engine), --levels threads each embedding one query
-at a time, CISI queries (long, mixed) and CISI titles (short): embedders' QueryBatcher with
-its share of the queue per free runner (the default), the same taking the whole queue
-(fair=False, before), and one fastembed `query_embed` per query (no batcher).
+--model: the query embedding alone (no engine), --levels threads each embedding one query
+at a time, CISI queries (long, mixed) and CISI titles (short): our `DenseEncoder.embed_query`
+and one fastembed `query_embed` per query. (Until 2026-12-07 this mode measured the
+QueryBatcher that shared model runs between concurrent queries: it lost, and was removed.)
 """
 
 from __future__ import annotations
@@ -377,16 +377,14 @@ BASE = {"ours-async-vector": "raw-async-vector", "ours-async-text": "raw-async-t
         "peer-li-async-text": "raw-async-text", "ours-async-hybrid-rrf": "raw-async-text"}
 
 
-def batcher_bench(args: argparse.Namespace) -> None:
+def model_bench(args: argparse.Namespace) -> None:
     from fastembed import TextEmbedding
 
-    from embedders.encoders import QueryBatcher, _query_embedder
+    from embedders import DenseEncoder
 
     model = TextEmbedding(MINILM, specific_model_path=dense_path())
-    embed = _query_embedder(model)
     kinds: dict[str, Any] = {
-        "batcher, share per runner (now)": QueryBatcher(embed),
-        "batcher, whole queue (before)": QueryBatcher(embed, fair=False),
+        "ours: DenseEncoder.embed_query": DenseEncoder().embed_query,
         "one query_embed per query": lambda t: next(iter(model.query_embed([t]))),
     }
     sets = {"CISI queries": queries(), "CISI titles": [d.title for d in read_cisi()]}
@@ -421,12 +419,12 @@ def main() -> None:
     parser.add_argument("--transports", default="rest,grpc")
     parser.add_argument("--sides", default=None, help="comma-separated subset")
     parser.add_argument("--engines", default="qdrant,weaviate")
-    parser.add_argument("--batcher", action="store_true",
-                        help="the query embedding alone: QueryBatcher vs one per query")
+    parser.add_argument("--model", action="store_true",
+                        help="the query embedding alone: ours vs fastembed, one per query")
     args = parser.parse_args()
-    if args.batcher:
+    if args.model:
         print(f"load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} cores")
-        batcher_bench(args)
+        model_bench(args)
         return
 
     from embedders import DenseEncoder

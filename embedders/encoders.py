@@ -27,12 +27,9 @@ DEFAULT_BATCH_SIZE = 32
 # abstracts in the given order carry 1.7x their tokens in padding at batch 32, sorted within
 # 256 texts 1.09x (benchmarks/bench_ingest_text.py). A window is held in memory at a time.
 SORT_WINDOW = 256
-# Queries embedded together at most when many wait at once (QueryBatcher).
-QUERY_BATCH = 64
 
 _models: dict[tuple[Any, ...], Any] = {}
 _models_lock = threading.Lock()
-_batchers: dict[int, QueryBatcher] = {}  # by id() of a model, which _models keeps alive
 
 
 class _Identity:
@@ -235,10 +232,6 @@ class _Encoder:
             providers=providers,
             **kwargs,
         )
-        # One batcher per loaded model: every encoder of that model batches with the others.
-        with _models_lock:
-            self._queries_batcher = _batchers.setdefault(
-                id(self.model), QueryBatcher(_query_embedder(self.model)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_name!r})"
@@ -270,43 +263,10 @@ class _Encoder:
         return iter(self.model.query_embed(_checked_texts(texts), batch_size=self.batch_size))
 
     def _query(self, text: str) -> Any:
-        """One query; concurrent callers (threads) share one model run (QueryBatcher)."""
-        return self._queries_batcher(_check_text(text))
-
-
-def _query_embedder(model: Any) -> Any:
-    """Embeds a batch of queries in runs of similar length: one run pads every query to the
-    longest, which costs more than the runs save on mixed lengths (CISI queries, 2 cores:
-    80 queries/s in runs of 8 as they come, 105 one by one, 108 in runs by length)."""
-    tokenizer = getattr(getattr(model, "model", None), "tokenizer", None)
-
-    def embed(texts: list[str]) -> list[Any]:
-        if len(texts) == 1 or not hasattr(tokenizer, "encode_batch"):
-            return list(model.query_embed(texts, batch_size=len(texts)))
-        lengths = _lengths(texts, tokenizer)
-        out: list[Any] = [None] * len(texts)
-        for run in _runs(sorted(range(len(texts)), key=lengths.__getitem__, reverse=True),
-                         lengths):
-            vectors = model.query_embed([texts[i] for i in run], batch_size=len(run))
-            for i, vector in zip(run, vectors, strict=True):
-                out[i] = vector
-        return out
-    return embed
-
-
-def _runs(longest_first: list[int], lengths: list[int], slack: float = 1.25
-          ) -> Iterator[list[int]]:
-    """Consecutive runs whose padded tokens stay within `slack` x their real tokens."""
-    run: list[int] = []
-    real = 0
-    for i in longest_first:
-        if run and (len(run) + 1) * lengths[run[0]] > slack * (real + lengths[i]):
-            yield run
-            run, real = [], 0
-        run.append(i)
-        real += lengths[i]
-    if run:
-        yield run
+        """One query, one model run. Concurrent callers (threads) run side by side: batching
+        them (QueryBatcher, removed 2026-12-07) was 0.67-0.83x this on 2 cores, 32 threads,
+        short and long queries alike (docs/performance.md)."""
+        return next(iter(self.model.query_embed([_check_text(text)], batch_size=1)))
 
 
 def _lengths(texts: list[str], tokenizer: Any) -> list[int]:
@@ -329,79 +289,6 @@ def _unsorted(vectors: Iterator[Any], orders: deque[list[int]]) -> Iterator[Any]
                                     strict=True):
             out[position] = vector
         yield from out
-
-
-class QueryBatcher:
-    """Embeds queries that arrive together in a few model runs.
-
-    Up to `runners` callers run the model at once; callers that arrive meanwhile wait, and
-    the next free one runs its share of what queued up (1/`runners` of the queue, at most
-    `limit`; `fair=False`: all of it) together, in runs by length.
-    A lone query waits for nothing. Measured on 2 loaded cores, 32 threads (2026-12-06):
-    short queries (CISI titles) 217 q/s with 4 runners, 118 with one, 178 one query per
-    call; long mixed ones (CISI queries) 23, 20 and 35, where batching gains nothing and
-    runs side by side win: hence 4 runners.
-    Thread-safe: async stores and faces call it from worker threads, so the event loop
-    never runs the model.
-    """
-
-    def __init__(self, embed: Any, limit: int = QUERY_BATCH, runners: int = 4,
-                 fair: bool = True) -> None:
-        if runners < 1 or limit < 1:
-            raise ValueError(f"runners and limit must be >= 1, got {runners} and {limit}")
-        self.embed, self.limit, self.runners, self.fair = embed, limit, runners, fair
-        self.cond = threading.Condition(threading.Lock())
-        self.queue: deque[_Pending] = deque()
-        self.running = 0
-
-    def __call__(self, text: str) -> Any:
-        me = _Pending(text)
-        with self.cond:
-            self.queue.append(me)
-            while not me.finished:
-                if self.running >= self.runners or not self.queue:
-                    self.cond.wait()
-                    continue
-                batch = [self.queue.popleft() for _ in range(self._share())]
-                self.running += 1
-                self.cond.release()
-                try:
-                    self._run(batch)
-                finally:
-                    self.cond.acquire()
-                    self.running -= 1
-                    for pending in batch:
-                        pending.finished = True
-                    self.cond.notify_all()
-        if me.error is not None:
-            raise me.error
-        return me.vector
-
-    def _share(self) -> int:
-        """Queries the next free runner takes: its share of the queue among all runners, so
-        the others find work as they free up (one runner taking the whole queue ran its
-        runs one after another while the other runners idled)."""
-        if not self.fair:
-            return min(self.limit, len(self.queue))
-        return min(self.limit, -(-len(self.queue) // self.runners))
-
-    def _run(self, batch: list[_Pending]) -> None:
-        try:
-            vectors = self.embed([p.text for p in batch])
-            for pending, vector in zip(batch, vectors, strict=True):
-                pending.vector = vector
-        except BaseException as exc:  # every caller of the batch sees the error
-            for pending in batch:
-                pending.error = exc
-
-
-class _Pending:
-    __slots__ = ("error", "finished", "text", "vector")
-
-    def __init__(self, text: str) -> None:
-        self.text, self.vector = text, None
-        self.error: BaseException | None = None
-        self.finished = False
 
 
 class DenseEncoder(_Encoder):

@@ -1,7 +1,7 @@
 """Length-aware embedding (issue 29): texts sorted by length within a window give the same
 vectors as the given order, in the caller's order, on the encoders and both faces; the
 ingest pipeline prepares a window of batches at once and still writes batch by batch; and
-concurrent queries share model runs without running the model on the event loop."""
+concurrent queries run side by side, each with its own vector, never on the event loop."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import asyncio
 import random
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
 
 from embedders import DenseEncoder, SparseEncoder
-from embedders.encoders import QueryBatcher
 from rag_stores.core.ingest import apipeline, batched, pipeline
 
 WORDS = "library catalogue retrieval index query document user search abstract term".split()
@@ -103,80 +104,25 @@ def test_a_window_is_prepared_together_and_written_batch_by_batch(mode) -> None:
 
 
 # --- queries at once ---------------------------------------------------------------------
-def _queued_runs(*, runners: int, queued: int, limit: int = 64, fair: bool = True) -> list[int]:
-    """Sizes of the model runs when `queued` callers queue while the first `runners` run
-    (each run holds on until every caller has queued); every caller gets its own result."""
-    runs: list[int] = []
-    lock = threading.Lock()
-    gate = threading.Event()
-
-    def embed(batch: list[str]) -> list[str]:
-        with lock:
-            runs.append(len(batch))
-        gate.wait(5)
-        return [t.upper() for t in batch]
-
-    batcher = QueryBatcher(embed, limit=limit, runners=runners, fair=fair)
-    results: dict[int, str] = {}
-
-    def call(i: int) -> None:
-        results[i] = batcher(f"q{i}")
-
-    total = runners + queued
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(total)]
-    for t in threads[:runners]:
-        t.start()
-    while len(runs) < runners:
-        threading.Event().wait(0.001)
-    for t in threads[runners:]:
-        t.start()
-    while len(batcher.queue) < queued:
-        threading.Event().wait(0.001)
-    gate.set()
-    for t in threads:
-        t.join(10)
-    assert results == {i: f"Q{i}" for i in range(total)}
-    return runs
-
-
-def test_concurrent_queries_share_runs_and_get_their_own_vectors() -> None:
-    assert _queued_runs(runners=1, queued=19, limit=8) == [1, 8, 8, 3]
-
-
-def test_a_free_runner_takes_its_share_of_the_queue_not_all_of_it() -> None:
-    """One runner taking all 24 queued queries ran them while the other 3 idled (CISI
-    queries: benchmarks/bench_concurrency.py --batcher)."""
-    runs = _queued_runs(runners=4, queued=24)
-    assert runs[:4] == [1, 1, 1, 1]
-    assert sum(runs[4:]) == 24 and max(runs[4:]) <= 6  # ceil(24 / 4 runners)
-    assert len(runs[4:]) >= 4
-    greedy = _queued_runs(runners=4, queued=24, fair=False)
-    assert greedy[4:] == [24]
-
-
-def test_a_failed_run_fails_each_of_its_callers_and_not_the_next() -> None:
-    def embed(batch: list[str]) -> list[str]:
-        if "bad" in batch:
-            raise RuntimeError("model failed")
-        return batch
-
-    batcher = QueryBatcher(embed)
-    with pytest.raises(RuntimeError, match="model failed"):
-        batcher("bad")
-    assert batcher("good") == "good"
+def test_queries_embedded_at_once_get_their_own_vectors(seeded_models) -> None:
+    encoder = DenseEncoder()
+    queries = texts(24)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        together = list(pool.map(encoder.embed_query, queries))
+    alone = [next(iter(encoder.model.query_embed([q]))) for q in queries]
+    assert cosines(together, alone).min() >= 0.99999
 
 
 def test_async_query_embedding_leaves_the_loop_free(seeded_models) -> None:
     from embedders.langchain import FastEmbedEmbeddings
 
     emb = FastEmbedEmbeddings()
-    batcher = emb.encoder._queries_batcher
     released = threading.Event()
-    inner = batcher.embed
+    inner = emb.encoder._query
 
-    def held(batch: list[str]) -> list:
+    def held(text: str) -> Any:
         assert released.wait(10), "the event loop was blocked while a query was embedded"
-        return inner(batch)
+        return inner(text)
 
     async def main() -> list[list[float]]:
         task = asyncio.gather(*(emb.aembed_query(f"query {i}") for i in range(8)))
@@ -184,21 +130,10 @@ def test_async_query_embedding_leaves_the_loop_free(seeded_models) -> None:
         released.set()  # only runs if the loop is free while the model runs
         return await task
 
-    batcher.embed = held
+    emb.encoder._query = held  # type: ignore[method-assign]
     try:
         vectors = asyncio.run(main())
     finally:
-        batcher.embed = inner
+        del emb.encoder._query
     expected = [emb.embed_query(f"query {i}") for i in range(8)]
     assert cosines(vectors, expected).min() >= 0.99999
-
-
-def test_a_batch_of_queries_runs_by_length_with_the_single_query_vectors(seeded_models) -> None:
-    from embedders.encoders import _query_embedder, _runs
-
-    assert list(_runs([0, 1, 2, 3], [100, 90, 20, 18])) == [[0, 1], [2, 3]]
-    encoder = DenseEncoder()
-    queries = texts(12)
-    batched_ = _query_embedder(encoder.model)(queries)
-    alone = [next(iter(encoder.model.query_embed([q]))) for q in queries]
-    assert cosines(batched_, alone).min() >= 0.99999

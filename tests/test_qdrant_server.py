@@ -37,11 +37,11 @@ from tests.conformance import fresh_name
 from tests.conftest import qdrant_binary_or_skip
 from tests.processes import (
     cli,
+    garbling_grpc_peer,
     gone,
     listening_addresses,
     open_connections,
     read_until,
-    garbling_grpc_peer,
     resetting_grpc_peer,
 )
 

@@ -124,3 +124,82 @@ async def test_an_async_handle_reports_every_refused_object(weaviate_client,
         assert (await handle.aggregate.over_all(total_count=True)).total_count == 0
     finally:
         weaviate_client.collections.delete(name)
+
+
+# --- near_vector searches ---------------------------------------------------------------------
+def _searched(records: int = 12):
+    """Records of our layout with metadata of every kind, and the search arguments our
+    backend sends for a filtered dense query."""
+    from weaviate.classes.query import Filter, MetadataQuery
+
+    from rag_stores.backends.weaviate import _RETURNED
+    from rag_stores.core.records import Record
+
+    records_ = [Record(id=f"doc-{i}", text=f"text é {i}" if i else " padded ",
+                       metadata={**METADATA[i % 2], "i": i},
+                       vector=[float(i % 5), 1.0, float(i % 3) - 1, 0.5],
+                       ref_doc_id="ref" if i % 3 else None,
+                       relationships={"1": {"x": i}} if i % 4 else None)
+                for i in range(records)]
+    args = {"near_vector": VECTOR, "target_vector": "dense", "limit": 5, "offset": None,
+            "filters": Filter.by_property("doc_id").not_equal("doc-3"),
+            "include_vector": False, "return_properties": _RETURNED,
+            "return_metadata": MetadataQuery(distance=True)}
+    return records_, args
+
+
+def _same(ours, theirs) -> None:
+    assert [o.uuid for o in ours.objects] == [str(o.uuid) for o in theirs.objects]
+    assert [o.properties for o in ours.objects] == [o.properties for o in theirs.objects]
+    assert [o.metadata.distance for o in ours.objects] == [
+        o.metadata.distance for o in theirs.objects]
+    assert [o.metadata.score for o in ours.objects] == [o.metadata.score for o in theirs.objects]
+
+
+@pytest.mark.parametrize("tenant", [None, "acme"])
+def test_a_search_reads_what_weaviate_client_reads(weaviate_client, tenant) -> None:
+    from rag_stores.backends.weaviate import WeaviateBackend
+
+    name = fresh_name("WireSearch")
+    records, args = _searched()
+    backend = WeaviateBackend(name, client=weaviate_client, tenant=tenant)
+    try:
+        backend.upsert(records)
+        if tenant:  # another tenant's objects never show
+            WeaviateBackend(name, client=weaviate_client, tenant="globex").upsert(records[:4])
+        handle = weaviate_client.collections.use(name)
+        handle = handle.with_tenant(tenant) if tenant else handle
+        ours, theirs = weaviate_wire.near_vector(handle, **args), handle.query.near_vector(**args)
+        assert len(ours.objects) == 5 and "doc-3" not in [o.properties["doc_id"]
+                                                          for o in ours.objects]
+        _same(ours, theirs)
+        threshold = {**args, "distance": theirs.objects[2].metadata.distance}
+        _same(weaviate_wire.near_vector(handle, **threshold),
+              handle.query.near_vector(**threshold))
+        vectors = {**args, "include_vector": True}  # the client's path, vectors and all
+        found = weaviate_wire.near_vector(handle, **vectors)
+        assert all(o.vector["dense"] for o in found.objects)
+    finally:
+        weaviate_client.collections.delete(name)
+
+
+async def test_an_async_search_reads_what_weaviate_client_reads(
+        weaviate_client, weaviate_async_client) -> None:
+    from rag_stores.backends.weaviate import WeaviateBackend
+
+    name = fresh_name("WireSearchAsync")
+    records, args = _searched()
+    WeaviateBackend(name, client=weaviate_client).upsert(records)
+    try:
+        handle = weaviate_async_client.collections.use(name)
+        _same(await weaviate_wire.near_vector(handle, **args),
+              await handle.query.near_vector(**args))
+    finally:
+        weaviate_client.collections.delete(name)
+
+
+def test_a_property_that_is_not_text_is_named() -> None:
+    from weaviate.proto.v1 import properties_pb2
+
+    with pytest.raises(TypeError, match="property 'n' holds a int_value, not text"):
+        weaviate_wire._text("n", properties_pb2.Value(int_value=3))

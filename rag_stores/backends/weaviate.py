@@ -149,13 +149,16 @@ Plan = Generator[Call, Any, Any]
 
 def _method(handle: Any, path: str) -> Any:
     """The callable a request names on a client or collection handle. insert_many is
-    encoded by weaviate_wire (it returns {index: message} of the refused objects)."""
+    encoded by weaviate_wire (it returns {index: message} of the refused objects), and so
+    are near_vector searches of our layout's text properties."""
     if path == "collections.create_from_dict":  # positionally, as langchain-weaviate calls it
         return lambda config: handle.collections.create_from_dict(config)
     if path == "data.insert_many":
         return functools.partial(weaviate_wire.insert_many, handle)
     if path == "data.insert_many_native":  # the peers' layout: any property values
         return handle.data.insert_many
+    if path == "query.near_vector":
+        return functools.partial(weaviate_wire.near_vector, handle)
     for part in path.split("."):
         handle = getattr(handle, part)
     return handle

@@ -24,9 +24,10 @@ from .sparse import SparseVector
 # for the same throughput on 2 cores (benchmarks/bench_embedders.py).
 DEFAULT_BATCH_SIZE = 32
 # Texts sorted by length together. FastEmbed pads each batch to its longest text; CISI
-# abstracts in the given order carry 1.7x their tokens in padding at batch 32, sorted within
-# 256 texts 1.09x (benchmarks/bench_ingest_text.py). A window is held in memory at a time.
-SORT_WINDOW = 256
+# abstracts in the given order carry 1.70x their tokens in padding at batch 32, sorted within
+# 256 texts 1.09x, within 1,024 1.03x: 8-11% faster than 256 (docs/performance.md, third
+# pass). A window is held in memory at a time (1,024 texts and their vectors: ~15 MB).
+SORT_WINDOW = 1024
 
 _models: dict[tuple[Any, ...], Any] = {}
 _models_lock = threading.Lock()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from embedders import DenseEncoder, SparseEncoder
+from embedders.encoders import SORT_WINDOW
 from rag_stores.core.ingest import apipeline, batched, pipeline
 
 WORDS = "library catalogue retrieval index query document user search abstract term".split()
@@ -53,7 +54,7 @@ def test_faces_give_the_given_order_vectors(given_order) -> None:
 
     lc = FastEmbedEmbeddings(batch_size=8)
     li = FastEmbedEmbedding(batch_size=8)
-    assert li.embed_batch_size == 256 and li.encoder.batch_size == 8
+    assert li.embed_batch_size == SORT_WINDOW == 1024 and li.encoder.batch_size == 8
     assert cosines(lc.embed_documents(texts()), given_order).min() >= 0.99999
     assert cosines(li.get_text_embedding_batch(texts()), given_order).min() >= 0.99999
     assert cosines(asyncio.run(lc.aembed_documents(texts())), given_order).min() >= 0.99999

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from weaviate.classes.config import Configure, ConsistencyLevel, DataType, Property
 from weaviate.classes.data import DataObject
+from weaviate.classes.query import MetadataQuery
 from weaviate.collections.batch.grpc_batch import _BatchGRPC
 from weaviate.collections.classes.batch import _BatchObject
 from weaviate.exceptions import WeaviateInsertManyAllFailedError
@@ -130,7 +131,7 @@ async def test_an_async_handle_reports_every_refused_object(weaviate_client,
 def _searched(records: int = 12):
     """Records of our layout with metadata of every kind, and the search arguments our
     backend sends for a filtered dense query."""
-    from weaviate.classes.query import Filter, MetadataQuery
+    from weaviate.classes.query import Filter
 
     from rag_stores.backends.weaviate import _RETURNED
     from rag_stores.core.records import Record
@@ -176,9 +177,14 @@ def test_a_search_reads_what_weaviate_client_reads(weaviate_client, tenant) -> N
         threshold = {**args, "distance": theirs.objects[2].metadata.distance}
         _same(weaviate_wire.near_vector(handle, **threshold),
               handle.query.near_vector(**threshold))
-        vectors = {**args, "include_vector": True}  # the client's path, vectors and all
-        found = weaviate_wire.near_vector(handle, **vectors)
+        # a user's native query goes through the client: vectors, more metadata, any property
+        found = weaviate_wire.near_vector(handle, **{**args, "include_vector": True})
         assert all(o.vector["dense"] for o in found.objects)
+        more = {**args, "return_metadata": MetadataQuery(distance=True, certainty=True)}
+        assert all(o.metadata.certainty for o in weaviate_wire.near_vector(handle, **more).objects)
+        every = {**args, "return_properties": None}
+        assert any(name.startswith("md_") for o in weaviate_wire.near_vector(
+            handle, **every).objects for name in o.properties)
     finally:
         weaviate_client.collections.delete(name)
 

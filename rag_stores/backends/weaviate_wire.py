@@ -34,7 +34,10 @@ from typing import Any
 from google.protobuf.struct_pb2 import Struct
 from weaviate.classes.config import ConsistencyLevel
 from weaviate.classes.data import DataObject
+from weaviate.classes.query import MetadataQuery
 from weaviate.proto.v1 import base_pb2, batch_pb2, search_get_pb2
+
+from . import weaviate_layout as layout
 
 _LEVELS = {ConsistencyLevel.ONE: base_pb2.ConsistencyLevel.CONSISTENCY_LEVEL_ONE,
            ConsistencyLevel.QUORUM: base_pb2.ConsistencyLevel.CONSISTENCY_LEVEL_QUORUM,
@@ -131,18 +134,28 @@ class Results:
     objects: list[Found]
 
 
-# near_vector arguments read here; any other (vectors returned, all properties, grouping,
-# reranking, autocut) goes through weaviate-client.
+# The near_vector searches read here: the backend's own (these arguments, distances, the
+# layout's text properties). Any other (vectors or more metadata returned, other properties,
+# grouping, reranking, autocut: a user's native query) goes through weaviate-client.
 _PLAIN = {"near_vector", "target_vector", "limit", "offset", "filters", "distance",
           "return_metadata", "return_properties", "include_vector"}
+_TEXTS = {layout.TEXT, layout.DOC_ID, layout.REF_DOC_ID, layout.METADATA_JSON,
+          layout.RELATIONSHIPS_JSON}
+_DISTANCE = MetadataQuery(distance=True)
+
+
+def _ours(args: dict[str, Any]) -> bool:
+    properties = args.get("return_properties")
+    return (args.keys() <= _PLAIN and not args.get("include_vector")
+            and args.get("return_metadata") == _DISTANCE and isinstance(properties, list)
+            and set(properties) <= _TEXTS)
 
 
 def near_vector(collection: Any, **args: Any) -> Any:
     """`collection.query.near_vector(**args)` (a sync or async handle): Results of Found
-    objects, or a coroutine of them; text properties only, as the layout returns them."""
+    objects, or a coroutine of them, for the backend's own searches (`_ours`)."""
     query = collection.query
-    if (args.keys() - _PLAIN or args.get("include_vector")
-            or not isinstance(args.get("return_properties"), list)):
+    if not _ours(args):
         return query.near_vector(**args)
     request = _builder(query).near_vector(
         near_vector=args["near_vector"], target_vector=args.get("target_vector"),

@@ -44,7 +44,7 @@ PROGRESS_MIN = 1000
 PARALLEL = 1
 # Items the stores prepare (embed) together: embedders.encoders.SORT_WINDOW, the window an
 # encoder sorts by length to cut padding.
-EMBED_WINDOW = 256
+EMBED_WINDOW = 1024
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

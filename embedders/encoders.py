@@ -270,14 +270,10 @@ class _Encoder:
         return next(iter(self.model.query_embed([_check_text(text)], batch_size=1)))
 
 
-def _lengths(texts: list[str], tokenizer: Any) -> list[int]:
-    return [sum(e.attention_mask) for e in tokenizer.encode_batch(texts)]
-
-
 def _by_length(texts: list[str], tokenizer: Any) -> list[int]:
     """Positions of `texts` by token count (the model's own tokenizer: Rust, ~0.3% of the
     model's time on abstracts, and what decides the padding)."""
-    lengths = _lengths(texts, tokenizer)
+    lengths = [sum(e.attention_mask) for e in tokenizer.encode_batch(texts)]
     return sorted(range(len(texts)), key=lengths.__getitem__)
 
 

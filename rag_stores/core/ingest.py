@@ -32,6 +32,8 @@ from typing import Any, Generic, TypeVar
 
 from tqdm.auto import tqdm
 
+from embedders.encoders import SORT_WINDOW
+
 T = TypeVar("T")
 R = TypeVar("R")
 F = TypeVar("F")
@@ -42,9 +44,9 @@ PROGRESS_MIN = 1000
 # writes may overlap says how many with a `write_parallelism` attribute (Weaviate 4, a
 # Qdrant server 4, embedded Qdrant 1; measured: README, Benchmarks).
 PARALLEL = 1
-# Items the stores prepare (embed) together: embedders.encoders.SORT_WINDOW, the window an
-# encoder sorts by length to cut padding.
-EMBED_WINDOW = 1024
+# Items the stores prepare (embed) together: the window an encoder sorts by length to cut
+# padding.
+EMBED_WINDOW = SORT_WINDOW
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -183,8 +183,8 @@ def test_a_search_reads_what_weaviate_client_reads(weaviate_client, tenant) -> N
         more = {**args, "return_metadata": MetadataQuery(distance=True, certainty=True)}
         assert all(o.metadata.certainty for o in weaviate_wire.near_vector(handle, **more).objects)
         every = {**args, "return_properties": None}
-        assert any(name.startswith("md_") for o in weaviate_wire.near_vector(
-            handle, **every).objects for name in o.properties)
+        assert any(prop.startswith("md_") for o in weaviate_wire.near_vector(
+            handle, **every).objects for prop in o.properties)
     finally:
         weaviate_client.collections.delete(name)
 
